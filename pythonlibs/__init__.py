@@ -1,0 +1,1 @@
+"""Shared helpers of the course: see torch_lib1."""
