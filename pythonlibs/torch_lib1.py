@@ -46,7 +46,7 @@ __all__ = [
     "fit", "evaluate", "eval_loss", "evaluate_history", "show_images_labels",
     "ImageArrayDataset", "TensorBatchLoader", "make_loader",
     "load_mnist", "load_cifar10", "load_image_folder", "load_hymenoptera",
-    "extract_archive_once", "load_pretrained",
+    "quick_subset", "extract_archive_once", "load_pretrained",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -539,6 +539,26 @@ def _quick_subset(images: np.ndarray, labels: np.ndarray, train: bool):
     return images[index], labels[index]
 
 
+def quick_subset(dataset, per_class: int):
+    """In quick mode, a fixed stratified subset with ``per_class`` items of every class.
+
+    In full mode the dataset is returned unchanged.  For chapters whose models are too heavy for
+    a CPU even on the usual quick-mode data (e.g. VGG at 112 px).
+    """
+    if not QUICK:
+        return dataset
+    labels = np.asarray(dataset.targets)
+    index = _stratified_indices(labels, per_class)
+    if isinstance(dataset, ImageArrayDataset):
+        return ImageArrayDataset(dataset.data[index], labels[index], dataset.classes,
+                                 dataset.transform)
+    from torch.utils.data import Subset
+    subset = Subset(dataset, index.tolist())
+    subset.classes, subset.transform = dataset.classes, dataset.transform
+    subset.targets = labels[index]
+    return subset
+
+
 def _download_errors():
     """Exceptions that mean "the download did not work" (no network, server gone, bad file)."""
     return (urllib.error.URLError, OSError, RuntimeError)
@@ -670,6 +690,7 @@ def load_image_folder(root, transform=None, quick_per_class: int | None = None):
         subset = Subset(folder, _stratified_indices(np.asarray(folder.targets),
                                                     quick_per_class).tolist())
         subset.classes, subset.transform = folder.classes, transform
+        subset.targets = np.asarray(folder.targets)[subset.indices]
         return subset
     return folder
 

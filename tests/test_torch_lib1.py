@@ -417,3 +417,12 @@ def test_load_pretrained_stops_in_full_mode(monkeypatch):
     monkeypatch.setattr(lib, "QUICK", False)
     with pytest.raises(RuntimeError, match="ダウンロードできませんでした"):
         lib.load_pretrained("resnet18")
+
+
+def test_quick_subset_only_shrinks_in_quick_mode(digits_dataset, monkeypatch):
+    monkeypatch.setattr(lib, "QUICK", False)
+    assert lib.quick_subset(digits_dataset, 5) is digits_dataset
+    monkeypatch.setattr(lib, "QUICK", True)
+    small = lib.quick_subset(digits_dataset, 5)
+    assert isinstance(small, lib.ImageArrayDataset) and small.tensors is not None
+    assert np.bincount(small.targets).tolist() == [5] * 10
