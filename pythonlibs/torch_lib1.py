@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import font_manager
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -294,6 +295,7 @@ def evaluate_history(history) -> plt.Figure:
         ax.plot(history[:, 0], history[:, col], "b", label="訓練")
         ax.plot(history[:, 0], history[:, col + 2], "k", label="検証")
         ax.set_xlabel("繰り返し回数 (エポック)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(title)
         ax.set_title(f"学習曲線 ({title})")
         ax.grid(True, alpha=0.3)
@@ -579,11 +581,13 @@ def _mnist_arrays(train: bool):
             raise _data_missing("MNIST", error, "MNIST/raw/") from error
         print(f"MNIST: ダウンロードできないため、オフラインミラー {mirror} から読み込みました "
               f"({'訓練' if train else 'テスト'} {len(ds)} 枚)。")
-    return ds.data.numpy(), ds.targets.numpy(), tuple(ds.classes)
+    return ds.data.numpy(), ds.targets.numpy(), tuple(str(d) for d in range(10))
 
 
 def load_mnist(train: bool = True, transform=None) -> ImageArrayDataset:
     """The MNIST training (``train=True``) or test set, each item ``(transform(image), label)``.
+
+    Class names are the digits ``"0"`` … ``"9"`` (short titles for ``show_images_labels``).
 
     Downloads with torchvision into ``data/``; without internet it reads the mirror given by
     ``DLNB_DATA_MIRROR`` (whose training set has 5,000 real images, not 60,000).  In quick mode
