@@ -181,31 +181,30 @@ def _check_shapes(outputs: torch.Tensor, labels: torch.Tensor, criterion) -> Non
             "(labels.view(-1, 1) などで形をそろえてください)。")
 
 
-def _count_correct(outputs: torch.Tensor, labels: torch.Tensor, criterion) -> float:
-    """Number of correct predictions in a batch (NaN for a criterion without classes)."""
+def _count_correct(outputs: torch.Tensor, labels: torch.Tensor, criterion) -> torch.Tensor | None:
+    """Number of correct predictions in a batch, as a tensor (None for a criterion without classes)."""
     if isinstance(criterion, nn.BCEWithLogitsLoss):
-        return ((outputs > 0).float() == labels).sum().item()
+        return ((outputs > 0).float() == labels).sum()
     if isinstance(criterion, nn.BCELoss):
-        return ((outputs > 0.5).float() == labels).sum().item()
+        return ((outputs > 0.5).float() == labels).sum()
     if outputs.dim() == 2 and labels.dim() == 1:
-        return (outputs.argmax(dim=1) == labels).sum().item()
-    return math.nan
-
-
-def _to_device(x, device, non_blocking: bool):
-    return x.to(device, non_blocking=non_blocking)
+        return (outputs.argmax(dim=1) == labels).sum()
+    return None
 
 
 def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = ""):
     """One pass over ``loader``: trains when ``optimizer`` is given, else only evaluates.
 
-    Returns (mean loss per sample, accuracy).
+    Returns (mean loss per sample, accuracy).  The sums stay on the device and are read once at
+    the end of the epoch: calling ``.item()`` on every batch would make the CPU wait for the GPU.
     """
     non_blocking = torch.device(device).type == "cuda"
-    total_loss, total_correct, n_samples = 0.0, 0.0, 0
+    total_loss = torch.zeros((), device=device)
+    total_correct = torch.zeros((), device=device)
+    n_samples, has_accuracy = 0, True
     for inputs, labels in tqdm(loader, desc=desc, leave=False, disable=not desc):
-        inputs = _to_device(inputs, device, non_blocking)
-        labels = _to_device(labels, device, non_blocking)
+        inputs = inputs.to(device, non_blocking=non_blocking)
+        labels = labels.to(device, non_blocking=non_blocking)
         outputs = net(inputs)
         _check_shapes(outputs, labels, criterion)
         loss = criterion(outputs, labels)
@@ -214,12 +213,17 @@ def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = ""):
             loss.backward()
             optimizer.step()
         batch = len(labels)
-        total_loss += loss.item() * batch       # criterion averages over the batch
-        total_correct += _count_correct(outputs.detach(), labels, criterion)
+        total_loss += loss.detach() * batch       # criterion averages over the batch
+        correct = _count_correct(outputs.detach(), labels, criterion)
+        if correct is None:
+            has_accuracy = False
+        else:
+            total_correct += correct
         n_samples += batch
     if n_samples == 0:
         raise ValueError("ローダが 1 件もデータを返しませんでした。データセットを確認してください。")
-    return total_loss / n_samples, total_correct / n_samples
+    accuracy = total_correct.item() / n_samples if has_accuracy else math.nan
+    return total_loss.item() / n_samples, accuracy
 
 
 def evaluate(net: nn.Module, loader, criterion, device) -> tuple[float, float]:

@@ -426,3 +426,13 @@ def test_quick_subset_only_shrinks_in_quick_mode(digits_dataset, monkeypatch):
     small = lib.quick_subset(digits_dataset, 5)
     assert isinstance(small, lib.ImageArrayDataset) and small.tensors is not None
     assert np.bincount(small.targets).tolist() == [5] * 10
+
+
+def test_fit_reports_nan_accuracy_for_regression(iris):
+    x, _ = iris
+    loader = DataLoader(TensorDataset(x[:, :3], x[:, 3:]), batch_size=32)  # petal width from the rest
+    net = nn.Linear(3, 1)
+    history = lib.fit(net, optim.SGD(net.parameters(), lr=0.01), nn.MSELoss(), 5, loader, loader,
+                      "cpu", np.zeros((0, 5)))
+    assert np.isnan(history[:, [2, 4]]).all()
+    assert history[-1, 3] < history[0, 3] or history[0, 3] < 0.1  # the loss goes down
