@@ -295,9 +295,10 @@ def evaluate_history(history) -> plt.Figure:
     print(f"初期状態: 損失: {history[0, 3]:.5f} 精度: {history[0, 4]:.5f}")
     print(f"最終状態: 損失: {history[-1, 3]:.5f} 精度: {history[-1, 4]:.5f}")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
+    marker = "o" if len(history) < 10 else None  # a short history would be hard to see
     for ax, col, title in ((ax_loss, 1, "損失"), (ax_acc, 2, "精度")):
-        ax.plot(history[:, 0], history[:, col], "b", label="訓練")
-        ax.plot(history[:, 0], history[:, col + 2], "k", label="検証")
+        ax.plot(history[:, 0], history[:, col], "b", marker=marker, label="訓練")
+        ax.plot(history[:, 0], history[:, col + 2], "k", marker=marker, label="検証")
         ax.set_xlabel("繰り返し回数 (エポック)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(title)
