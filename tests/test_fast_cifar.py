@@ -1,0 +1,164 @@
+"""Unit tests of pythonlibs.fast_cifar on small real data (scikit-learn's digits, upscaled to 32x32)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import pythonlibs.fast_cifar as fc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These nets are tiny: one thread is faster than several, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits32():
+    """The 1,797 digits as uint8 colour images (N, 32, 32, 3): 8x8 -> 32x32, grey -> RGB."""
+    data = load_digits()
+    images = (data.images * (255 / 16)).round().astype(np.uint8)
+    images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
+    return np.repeat(images[..., None], 3, axis=3), data.target
+
+
+def index_images(n, size=8):
+    """Images whose every pixel is the image's index: crops and flips must keep that value."""
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, size, size)
+    return images.contiguous(), torch.arange(n)
+
+
+def test_images_to_tensor_shapes_and_normalisation(digits32):
+    images, labels = digits32
+    x, y = fc.images_to_tensor(images, labels, "cpu")
+    assert x.shape == (len(images), 3, 32, 32) and x.dtype == torch.float32
+    assert y.shape == (len(images),) and y.dtype == torch.long
+    expected = (images[5, 10, 12, 1] / 255 - fc.CIFAR10_MEAN[1]) / fc.CIFAR10_STD[1]
+    assert x[5, 1, 10, 12].item() == pytest.approx(expected, abs=1e-5)
+    grey, _ = fc.images_to_tensor(images[..., 0], labels, "cpu", mean=0.5, std=0.5)
+    assert grey.shape == (len(images), 1, 32, 32)
+    with pytest.raises(ValueError):
+        fc.images_to_tensor(images.astype(np.float32), labels, "cpu")
+
+
+def test_random_flip_mirrors_some_images_and_keeps_others(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:200], digits32[1][:200], "cpu")
+    torch.manual_seed(0)
+    out = fc.random_flip(x)
+    assert out.shape == x.shape
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all()
+    assert (same & ~mirrored).any() and (mirrored & ~same).any()
+
+
+def test_random_crop_is_a_shifted_window_of_the_padded_image(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:100], digits32[1][:100], "cpu")
+    torch.manual_seed(0)
+    pad = 2
+    out = fc.random_crop(x, pad, padding_mode="constant")
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (pad,) * 4)
+    shifts = []
+    for i in range(len(x)):
+        found = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32])]
+        assert found, f"image {i} is not a crop of its padded image"
+        shifts.append(found[0])
+    assert len(set(shifts)) > 5
+    assert torch.equal(fc.random_crop(x, 0), x)
+
+
+def test_loader_visits_every_sample_once_and_keeps_labels():
+    images, labels = index_images(103)
+    torch.manual_seed(0)
+    loader = fc.DeviceLoader(images, labels, batch_size=10, shuffle=True, crop_pad=2, flip=True)
+    assert len(loader) == 11
+    for _ in range(2):
+        seen = []
+        for x, y in loader:
+            assert x.shape[1:] == (3, 8, 8) and len(x) == len(y)
+            assert torch.equal(x[:, 0, 0, 0].long(), y)        # augmentation kept image <-> label
+            seen.append(y)
+        assert torch.equal(torch.cat(seen).sort().values, torch.arange(103))
+    first = next(iter(loader))[1]
+    assert not torch.equal(first, torch.arange(10))             # shuffled
+    drop = fc.DeviceLoader(images, labels, batch_size=10, drop_last=True)
+    assert len(drop) == 10 and all(len(y) == 10 for _, y in drop)
+
+
+def test_fast_net_shapes_and_whitening(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:256], digits32[1][:256], "cpu")
+    net = fc.make_fast_net(widths=(16, 32, 32))
+    assert net(x[:4]).shape == (4, 10)
+    fc.init_whitening(net.whiten, x, eps=1e-6)
+    with torch.no_grad():
+        white = net.whiten(x)[:, :12]                           # the + half of the filters
+    assert white.shape == (256, 12, 31, 31)
+    flat = white.transpose(0, 1).reshape(12, -1)
+    cov = flat @ flat.T / flat.shape[1]
+    # digits have near-constant regions, so tiny eigen-directions get clipped by eps
+    assert torch.allclose(cov[:4, :4], torch.eye(4), atol=0.05)
+    assert not net.whiten.weight.requires_grad
+
+
+def test_lr_factor_schedules():
+    total = 100
+    for schedule in ("onecycle", "cosine"):
+        values = [fc.lr_factor(s, total, schedule) for s in range(total + 1)]
+        assert values[0] == pytest.approx(0.2)
+        assert max(values) == pytest.approx(1.0)
+        assert values[-1] == pytest.approx(0.07)
+        assert int(np.argmax(values)) == 23
+    with pytest.raises(ValueError):
+        fc.lr_factor(50, total, "step")
+
+
+def test_optimizer_groups_and_lookahead():
+    net = fc.make_fast_net(widths=(8, 16, 16))
+    optimizer = fc.make_optimizer(net, fc.Recipe())
+    norm_group, other_group = optimizer.param_groups
+    assert norm_group["lr"] == pytest.approx(other_group["lr"] * 64)
+    assert optimizer.defaults["nesterov"]
+    assert all(p.dim() == 1 for p in norm_group["params"])
+    assert all(p is not net.whiten.weight for p in other_group["params"])   # frozen
+    lookahead = fc.Lookahead(net)
+    with torch.no_grad():
+        net.head.weight.add_(1.0)
+    changed = net.head.weight.detach().clone()
+    lookahead.update(net, decay=0.0)                            # ema := net
+    assert torch.equal(net.head.weight, changed)
+    with torch.no_grad():
+        net.head.weight.add_(2.0)
+    lookahead.update(net, decay=0.5)                            # halfway back
+    assert torch.allclose(net.head.weight, changed + 1.0)
+
+
+def test_tta_shapes_and_mirror_invariance(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:8], digits32[1][:8], "cpu")
+    net = fc.make_fast_net(widths=(8, 16, 16)).eval()
+    for level in (0, 1, 2):
+        assert fc.predict_tta(net, x, level).shape == (8, 10)
+    # with mirror averaging, an image and its mirror image get the same prediction
+    assert torch.allclose(fc.predict_tta(net, x, 1), fc.predict_tta(net, x.flip(3), 1), atol=1e-5)
+
+
+def test_a_short_training_learns_digits(digits32):
+    images, labels = digits32
+    x, y = fc.images_to_tensor(images[:, ::2, ::2], labels, "cpu")     # 16x16: 4x cheaper
+    recipe = fc.Recipe(epochs=8, batch_size=100, tta_level=1)
+    net = fc.make_fast_net(widths=(8, 16, 16))
+    result = fc.train_fast(net, x[:1000], y[:1000], x[1000:], y[1000:], recipe, seed=0,
+                           verbose=False)
+    history = result["history"]
+    assert history.shape == (8, 3)
+    assert history[-1, 1] < history[0, 1]                       # training loss went down
+    assert result["accuracy"] > 0.3                             # chance: 0.1
+    assert result["steps"] == 1000 // 100 * 8
+    assert result["seconds"] > 0
+    with pytest.raises(ValueError):
+        fc.train_fast(net, x[:10], y[:10], x[:10], y[:10], recipe, verbose=False)
