@@ -1,0 +1,667 @@
+"""「学習しない」原因を長い学習の前に見つけるための診断ヘルパー (第13章)。
+
+Usage::
+
+    from pythonlibs.diagnostics import check_training
+    report = check_training(net, train_loader, criterion, optimizer, device)
+    report.ok            # True when nothing was flagged as a warning or an error
+    report.problems      # the findings with severity "warning" or "error"
+    report.has("shuffle")
+
+``check_training`` prints a short report in plain Japanese and returns a
+:class:`DiagnosticReport` (a list of :class:`Finding`).  It never changes the model for good:
+the weights, buffers (BatchNorm statistics), gradients, the optimizer's state, the values of
+every parameter the optimizer holds, the train/eval mode of every sub-module and PyTorch's
+random number generators are all put back as they were before it returns.
+
+Checks (``Finding.check``):
+
+* ``shuffle``          -- the first batches hold one class each / labels come sorted
+* ``label_balance``    -- the classes are imbalanced (accuracy will mislead)
+* ``input_stats``      -- inputs not normalised (e.g. 0-255 pixels), constant, NaN/Inf
+* ``target_scale``     -- regression targets far from unit scale (MSE on unscaled targets)
+* ``logit_activation`` -- softmax / sigmoid / ReLU placed on the logits before the loss
+* ``init_loss``        -- the loss at initialisation is far from its expected value (ln C)
+* ``optimizer_params`` -- the optimizer does not hold the model's parameters
+* ``dead_relu``        -- ReLU units that output 0 for every sample of the batch
+* ``grad_flow``        -- per-layer gradient norms: zero, missing, vanishing, exploding, NaN
+* ``overfit_batch``    -- a single batch cannot be overfitted in a few dozen steps
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Finding", "DiagnosticReport", "check_training", "gradient_norms", "dead_relu_fraction",
+           "batch_label_histograms"]
+
+SEVERITY_ORDER = {"ok": 0, "info": 1, "warning": 2, "error": 3}
+SEVERITY_MARK = {"ok": "✅", "info": "ℹ️ ", "warning": "⚠️ ", "error": "❌"}
+
+CHECK_TITLES = {
+    "shuffle": "シャッフル",
+    "label_balance": "ラベルの偏り",
+    "input_stats": "入力の統計",
+    "target_scale": "目的変数のスケール",
+    "logit_activation": "出力層の活性化関数",
+    "init_loss": "初期損失",
+    "optimizer_params": "オプティマイザのパラメータ",
+    "dead_relu": "死んだ ReLU",
+    "grad_flow": "層ごとの勾配ノルム",
+    "overfit_batch": "1 バッチの過学習テスト",
+}
+
+CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss)
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+ACTIVATIONS = (nn.Softmax, nn.LogSoftmax, nn.Sigmoid, nn.ReLU, nn.Tanh, nn.ReLU6, nn.LeakyReLU,
+               nn.ELU, nn.GELU, nn.Softplus, nn.Hardtanh)
+
+
+@dataclass
+class Finding:
+    """One result of one check.
+
+    ``severity`` is ``"ok"``, ``"info"``, ``"warning"`` or ``"error"``; ``message`` is the
+    Japanese text printed in the report; ``details`` holds the measured numbers.
+    """
+
+    check: str
+    severity: str
+    message: str
+    details: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        title = CHECK_TITLES.get(self.check, self.check)
+        return f"{SEVERITY_MARK[self.severity]} [{title}] {self.message}"
+
+
+class DiagnosticReport(list):
+    """The findings of :func:`check_training` (a ``list`` of :class:`Finding`)."""
+
+    @property
+    def problems(self) -> list[Finding]:
+        """Findings with severity ``warning`` or ``error``."""
+        return [f for f in self if SEVERITY_ORDER[f.severity] >= SEVERITY_ORDER["warning"]]
+
+    @property
+    def ok(self) -> bool:
+        """True when no check reported a warning or an error."""
+        return not self.problems
+
+    def has(self, check: str, min_severity: str = "warning") -> bool:
+        """True when ``check`` reported something at least as bad as ``min_severity``."""
+        return any(f.check == check and SEVERITY_ORDER[f.severity] >= SEVERITY_ORDER[min_severity]
+                   for f in self)
+
+    def get(self, check: str) -> list[Finding]:
+        """All findings of one check."""
+        return [f for f in self if f.check == check]
+
+    def details(self, check: str) -> dict:
+        """The ``details`` of the first finding of ``check`` (empty dict if none)."""
+        found = self.get(check)
+        return found[0].details if found else {}
+
+    def __str__(self) -> str:
+        lines = ["===== 学習前チェック (check_training) ====="]
+        lines += [str(f) for f in self]
+        n_err = sum(f.severity == "error" for f in self)
+        n_warn = sum(f.severity == "warning" for f in self)
+        if n_err or n_warn:
+            lines.append(f"----- 結果: エラー {n_err} 件、警告 {n_warn} 件。上の ❌ / ⚠️ "
+                         "を直してから本番の学習を始めましょう。")
+        else:
+            lines.append("----- 結果: 問題は見つかりませんでした。")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers (also useful on their own in the notebooks)
+# ---------------------------------------------------------------------------------------------
+
+def _first_batches(loader, n_batches: int):
+    """The first ``n_batches`` (inputs, labels) pairs of a loader."""
+    batches = []
+    for batch in loader:
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            raise ValueError("ローダは (入力, 正解) の組を返す必要があります。")
+        batches.append((batch[0], batch[1]))
+        if len(batches) >= n_batches:
+            break
+    if not batches:
+        raise ValueError("ローダが 1 つもバッチを返しませんでした。")
+    return batches
+
+
+def _is_class_labels(labels: torch.Tensor, criterion) -> bool:
+    """True when ``labels`` are class labels (integers, or 0/1 floats for a BCE loss)."""
+    if isinstance(criterion, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        return True
+    if isinstance(criterion, REGRESSION_LOSSES):
+        return False
+    return not torch.is_floating_point(labels)
+
+
+def _class_ids(labels: torch.Tensor) -> np.ndarray:
+    return labels.detach().cpu().reshape(-1).round().long().numpy()
+
+
+def batch_label_histograms(loader, n_batches: int = 20, n_classes: int | None = None) -> np.ndarray:
+    """Label counts of the first ``n_batches`` batches: array (batches, classes)."""
+    batches = _first_batches(loader, n_batches)
+    ids = [_class_ids(labels) for _, labels in batches]
+    if n_classes is None:
+        n_classes = int(max(i.max() for i in ids)) + 1
+    return np.stack([np.bincount(i, minlength=n_classes)[:n_classes] for i in ids])
+
+
+def _leaf_modules(net: nn.Module):
+    return [(name, m) for name, m in net.named_modules() if not list(m.children())]
+
+
+def _forward_order(net: nn.Module, inputs: torch.Tensor):
+    """Run ``net(inputs)`` recording the leaf modules in the order they are called."""
+    order, handles = [], []
+    for name, module in _leaf_modules(net):
+        handles.append(module.register_forward_hook(
+            lambda m, i, o, name=name: order.append((name, m))))
+    try:
+        outputs = net(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return outputs, order
+
+
+def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
+    """For every ``nn.ReLU`` module: the fraction of its units that are 0 for ALL samples.
+
+    A unit that outputs 0 for every input passes no gradient back: it is "dead".  (A ReLU
+    module used several times in ``forward`` is measured on its last call.)
+    """
+    stats, handles = {}, []
+    for name, module in net.named_modules():
+        if isinstance(module, nn.ReLU):
+            def hook(m, i, out, name=name):
+                out = out.detach()
+                if out.dim() < 2:
+                    return
+                alive = (out > 0).reshape(out.shape[0], out.shape[1], -1).any(dim=0).any(dim=-1)
+                stats[name] = 1.0 - alive.float().mean().item()
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            net(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return stats
+
+
+def gradient_norms(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                   criterion) -> dict[str, float]:
+    """L2 norm of the gradient of every parameter after one backward pass on one batch.
+
+    Parameters that receive no gradient (not used in ``forward``, or ``requires_grad=False``)
+    get ``nan``.  The gradients are cleared again afterwards; the weights do not change.
+    """
+    params = [(n, p) for n, p in net.named_parameters()]
+    saved = [None if p.grad is None else p.grad.detach().clone() for _, p in params]
+    for _, p in params:
+        p.grad = None
+    try:
+        loss = criterion(net(inputs), labels)
+        loss.backward()
+        return {n: (p.grad.norm().item() if p.grad is not None else math.nan) for n, p in params}
+    finally:
+        for (_, p), g in zip(params, saved):
+            p.grad = g
+
+
+def _expected_init_loss(criterion, outputs: torch.Tensor, labels: torch.Tensor):
+    """The loss of a model that knows nothing yet: ln C for C classes (None if unknown)."""
+    if isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)) and outputs.dim() >= 2:
+        n_classes = outputs.shape[1]
+        return math.log(n_classes), f"ln {n_classes} = {math.log(n_classes):.3f}"
+    if isinstance(criterion, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        return math.log(2), f"ln 2 = {math.log(2):.3f}"
+    return None, ""
+
+
+def _batch_accuracy(outputs: torch.Tensor, labels: torch.Tensor, criterion):
+    if isinstance(criterion, nn.BCEWithLogitsLoss):
+        return ((outputs > 0).float() == labels).float().mean().item()
+    if isinstance(criterion, nn.BCELoss):
+        return ((outputs > 0.5).float() == labels).float().mean().item()
+    if outputs.dim() == 2 and labels.dim() == 1 and not torch.is_floating_point(labels):
+        return (outputs.argmax(1) == labels).float().mean().item()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The individual checks
+# ---------------------------------------------------------------------------------------------
+
+def _check_shuffle(batches, n_classes: int | None) -> list[Finding]:
+    ids = [_class_ids(labels) for _, labels in batches]
+    all_ids = np.concatenate(ids)
+    batch_size = max(len(i) for i in ids)
+    if batch_size < 4 or len(all_ids) < 16:
+        return [Finding("shuffle", "info", "バッチが小さすぎるので並び順は判定しません。")]
+    single = float(np.mean([len(np.unique(i)) == 1 for i in ids]))
+    diffs = np.diff(all_ids)
+    sorted_run = bool(np.all(diffs >= 0) or np.all(diffs <= 0))
+    distinct = float(np.mean([len(np.unique(i)) for i in ids]))
+    details = {"single_class_batch_fraction": single, "sorted": sorted_run,
+               "mean_classes_per_batch": distinct, "n_batches": len(ids)}
+    if (n_classes or 0) >= 2 and (single >= 0.5 or sorted_run):
+        return [Finding("shuffle", "error",
+                        f"最初の {len(ids)} バッチのうち {single:.0%} が 1 クラスだけです"
+                        f"{' (ラベルが昇順/降順に並んでいます)' if sorted_run else ''}。"
+                        "データがクラス順に並んだままです。DataLoader / make_loader に "
+                        "shuffle=True を指定してください。", details)]
+    return [Finding("shuffle", "ok", f"最初の {len(ids)} バッチには平均 {distinct:.1f} "
+                    "クラスが混ざっています。", details)]
+
+
+def _dataset_targets(loader):
+    """All labels of the loader's dataset when they can be read without loading images."""
+    dataset = getattr(loader, "dataset", None)
+    indices = None
+    if isinstance(dataset, torch.utils.data.Subset) and getattr(dataset, "targets", None) is None:
+        dataset, indices = dataset.dataset, np.asarray(dataset.indices)
+    targets = getattr(dataset, "targets", None)
+    if targets is None and isinstance(dataset, torch.utils.data.TensorDataset):
+        targets = dataset.tensors[-1]
+    if targets is None:
+        return None
+    try:
+        targets = np.asarray(targets.cpu() if torch.is_tensor(targets) else targets).reshape(-1)
+        targets = np.round(targets.astype(float)).astype(np.int64)
+    except (TypeError, ValueError):
+        return None
+    return targets[indices] if indices is not None else targets
+
+
+def _check_label_balance(loader, batches, n_classes: int | None,
+                         imbalance_ratio: float) -> list[Finding]:
+    targets = _dataset_targets(loader)
+    source = "データセット全体"
+    if targets is None:
+        targets = np.concatenate([_class_ids(labels) for _, labels in batches])
+        source = f"最初の {len(batches)} バッチ"
+        if len(targets) < 30 * max(n_classes or 2, 2):
+            return [Finding("label_balance", "info",
+                            f"{source} ({len(targets)} 件) だけではクラスの偏りを判定できません "
+                            "(データセットに targets がありません)。")]
+    n = max(int(targets.max()) + 1, n_classes or 0)
+    counts = np.bincount(targets, minlength=n)
+    present = counts[counts > 0]
+    ratio = float(present.max() / present.min())
+    shares = ", ".join(f"{c}: {k / counts.sum():.0%}" for c, k in enumerate(counts[:10]))
+    details = {"counts": counts.tolist(), "max_min_ratio": ratio, "source": source}
+    if ratio >= imbalance_ratio:
+        return [Finding("label_balance", "warning",
+                        f"{source}のクラスの割合が偏っています (最多/最少 = {ratio:.1f} 倍; {shares})。"
+                        "正解率だけでは多数派クラスを当て続けるモデルを見抜けません。混同行列、"
+                        "クラスごとの再現率、balanced accuracy も見てください。", details)]
+    return [Finding("label_balance", "ok",
+                    f"{source}のクラスの割合はほぼ均等です (最多/最少 = {ratio:.1f} 倍)。", details)]
+
+
+def _check_inputs(inputs: torch.Tensor) -> list[Finding]:
+    if not torch.is_floating_point(inputs):
+        return [Finding("input_stats", "error",
+                        f"入力の型が {inputs.dtype} です。float に変換し、正規化してください "
+                        "(transforms.ToTensor() や .float() / 255)。", {"dtype": str(inputs.dtype)})]
+    x = inputs.detach().float()
+    if not torch.isfinite(x).all():
+        return [Finding("input_stats", "error", "入力に NaN か Inf が含まれています。前処理を確認してください。",
+                        {"finite": False})]
+    mean, std = x.mean().item(), x.std().item()
+    lo, hi = x.min().item(), x.max().item()
+    details = {"mean": mean, "std": std, "min": lo, "max": hi}
+    text = f"平均 {mean:.3g}, 標準偏差 {std:.3g}, 最小 {lo:.3g}, 最大 {hi:.3g}"
+    if max(abs(lo), abs(hi)) > 20 or abs(mean) > 5 or std > 10:
+        hint = (" 0〜255 の画素値のままのようです。" if lo >= 0 and 100 < hi <= 255.5 else "")
+        return [Finding("input_stats", "error",
+                        f"入力の値が大きすぎます ({text})。{hint}"
+                        "ToTensor() (0〜1 に変換) と Normalize(平均, 標準偏差)、表形式データなら "
+                        "StandardScaler で平均 0・標準偏差 1 程度にそろえてください。", details)]
+    if std < 1e-3:
+        return [Finding("input_stats", "warning",
+                        f"入力がほぼ定数です ({text})。前処理で情報が消えていないか確認してください。",
+                        details)]
+    return [Finding("input_stats", "ok", f"入力のスケールは妥当です ({text})。", details)]
+
+
+def _check_targets(labels: torch.Tensor) -> list[Finding]:
+    y = labels.detach().float()
+    mean, std = y.mean().item(), y.std().item() if y.numel() > 1 else 0.0
+    details = {"mean": mean, "std": std}
+    if abs(mean) > 10 or std > 10:
+        return [Finding("target_scale", "warning",
+                        f"回帰の目的変数が大きい値のままです (平均 {mean:.3g}, 標準偏差 {std:.3g})。"
+                        "MSE は誤差の 2 乗なので損失と勾配が巨大になります。目的変数を標準化するか "
+                        "(y - 平均) / 標準偏差、範囲で割って -1〜1 程度にしてください。", details)]
+    return [Finding("target_scale", "ok",
+                    f"目的変数のスケールは妥当です (平均 {mean:.3g}, 標準偏差 {std:.3g})。", details)]
+
+
+def _check_logit_activation(order, outputs: torch.Tensor, criterion) -> list[Finding]:
+    last = order[-1] if order else (None, None)
+    last_name, last_module = last
+    out = outputs.detach().float()
+    details = {"last_module": type(last_module).__name__ if last_module is not None else None,
+               "last_module_name": last_name}
+    kind = None
+    # (1) the last module that ran is an activation
+    if isinstance(last_module, ACTIVATIONS):
+        kind = type(last_module).__name__
+    # (2) no module, but the numbers give it away (F.softmax / torch.sigmoid / F.relu in forward)
+    elif out.dim() == 2 and out.numel() > 0:
+        in_unit = bool(out.min() >= 0 and out.max() <= 1)
+        if out.shape[1] > 1 and in_unit and torch.allclose(out.sum(1), torch.ones(len(out)),
+                                                           atol=1e-4):
+            kind = "softmax (関数)"
+        elif out.shape[1] == 1 and in_unit and bool(out.min() > 0) and \
+                isinstance(criterion, nn.BCEWithLogitsLoss):
+            kind = "sigmoid (関数)"
+        elif bool(out.min() >= 0) and (out == 0).float().mean().item() > 0.2:
+            kind = "ReLU (関数)"
+        elif bool(out.max() <= 0) and isinstance(criterion, nn.CrossEntropyLoss) and \
+                torch.allclose(out.exp().sum(1), torch.ones(len(out)), atol=1e-4):
+            kind = "log_softmax (関数)"
+    details["activation"] = kind
+    if kind is None:
+        return [Finding("logit_activation", "ok", "出力層の後ろに活性化関数はありません "
+                        "(損失関数がそのまま生の出力 = ロジットを受け取ります)。", details)]
+    name = type(criterion).__name__
+    if isinstance(criterion, nn.CrossEntropyLoss):
+        if kind.startswith("LogSoftmax") or kind.startswith("log_softmax"):
+            return [Finding("logit_activation", "info",
+                            f"出力に {kind} がかかっています。CrossEntropyLoss は内部で log_softmax "
+                            "を計算するので結果は同じですが、不要です。", details)]
+        return [Finding("logit_activation", "error",
+                        f"出力に {kind} がかかったまま {name} に渡しています。CrossEntropyLoss は "
+                        "内部で softmax を計算するので、モデルの最後は Linear のまま (ロジット) に"
+                        "してください。softmax を重ねると損失が下がりきらず、勾配も小さくなります。",
+                        details)]
+    if isinstance(criterion, nn.BCEWithLogitsLoss):
+        return [Finding("logit_activation", "error",
+                        f"出力に {kind} がかかったまま BCEWithLogitsLoss に渡しています。"
+                        "BCEWithLogitsLoss は内部で sigmoid を計算するので、最後の活性化関数を"
+                        "外してください (sigmoid を付けるなら BCELoss)。", details)]
+    if isinstance(criterion, nn.NLLLoss):
+        if kind.startswith("LogSoftmax") or kind.startswith("log_softmax"):
+            return [Finding("logit_activation", "ok", "LogSoftmax + NLLLoss: 正しい組み合わせです。",
+                            details)]
+        return [Finding("logit_activation", "error",
+                        f"NLLLoss には log_softmax の出力が必要ですが、最後が {kind} です。"
+                        "LogSoftmax に替えるか、活性化を外して CrossEntropyLoss を使ってください。",
+                        details)]
+    if isinstance(criterion, nn.BCELoss):
+        if kind.startswith("Sigmoid") or kind.startswith("sigmoid"):
+            return [Finding("logit_activation", "ok", "Sigmoid + BCELoss: 正しい組み合わせです "
+                            "(数値的には BCEWithLogitsLoss の方が安定です)。", details)]
+        return [Finding("logit_activation", "warning", f"BCELoss の前の活性化関数が {kind} です。",
+                        details)]
+    if isinstance(criterion, REGRESSION_LOSSES) and ("ReLU" in kind or "Sigmoid" in kind
+                                                     or "Softmax" in kind or "Tanh" in kind):
+        return [Finding("logit_activation", "warning",
+                        f"回帰モデルの最後に {kind} があります。出力の範囲が制限され (ReLU なら負の値を"
+                        "出せず、0 になった出力には勾配が流れません)、目的変数を表せないことがあります。"
+                        "回帰の出力層は Linear のままにしてください。", details)]
+    return [Finding("logit_activation", "info", f"出力層の後ろに {kind} があります。", details)]
+
+
+def _check_init_loss(loss: float, criterion, outputs, labels) -> list[Finding]:
+    expected, text = _expected_init_loss(criterion, outputs, labels)
+    details = {"loss": loss, "expected": expected}
+    if not math.isfinite(loss):
+        return [Finding("init_loss", "error", f"初期損失が {loss} です (NaN/Inf)。", details)]
+    if expected is None:
+        return [Finding("init_loss", "info", f"初期損失は {loss:.4g} です。", details)]
+    if loss > 1.6 * expected + 0.1 or loss < 0.5 * expected:
+        return [Finding("init_loss", "warning",
+                        f"初期損失 {loss:.4g} が期待値 ({text}) から大きく外れています。何も学習していない"
+                        "モデルはどのクラスも同じ確率で予想するはずです。入力の正規化、重みの初期化 "
+                        "(大きすぎる重み)、出力の数とクラス数、ラベルを確認してください。", details)]
+    return [Finding("init_loss", "ok", f"初期損失 {loss:.4g} は期待値 ({text}) に近く、妥当です。",
+                    details)]
+
+
+def _check_optimizer_params(net: nn.Module, optimizer) -> list[Finding]:
+    in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    trainable = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    covered = [n for n, p in trainable if id(p) in in_opt]
+    missing = [n for n, p in trainable if id(p) not in in_opt]
+    details = {"n_trainable": len(trainable), "n_in_optimizer": len(covered), "missing": missing}
+    if trainable and not covered:
+        return [Finding("optimizer_params", "error",
+                        "オプティマイザがこのモデルのパラメータを 1 つも持っていません。別のモデル "
+                        "(作り直す前の古い net など) の parameters() で作っていませんか? "
+                        "optim.SGD(net.parameters(), ...) を、モデルを作った後に実行してください。",
+                        details)]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        return [Finding("optimizer_params", "warning",
+                        f"requires_grad=True なのにオプティマイザに入っていないパラメータが "
+                        f"{len(missing)} 個あります ({shown})。学習されませんが勾配の計算は行われます。"
+                        "凍結したいなら requires_grad=False にしてください。", details)]
+    return [Finding("optimizer_params", "ok",
+                    f"学習するパラメータ {len(trainable)} 個はすべてオプティマイザに入っています。",
+                    details)]
+
+
+def _check_dead_relu(net: nn.Module, inputs) -> list[Finding]:
+    fractions = dead_relu_fraction(net, inputs)
+    details = {"fractions": fractions}
+    if not fractions:
+        return []
+    worst_name = max(fractions, key=fractions.get)
+    worst = fractions[worst_name]
+    if worst >= 0.5:
+        listed = ", ".join(f"{n}: {f:.0%}" for n, f in fractions.items() if f >= 0.5)
+        return [Finding("dead_relu", "error" if worst >= 0.9 else "warning",
+                        f"ReLU の出力がバッチの全サンプルで 0 のユニットが多すぎます ({listed})。"
+                        "死んだユニットには勾配が流れません。重みやバイアスの初期化 (大きな負の"
+                        "バイアスなど)、大きすぎる学習率を確認してください。", details)]
+    return [Finding("dead_relu", "ok",
+                    f"死んだ ReLU ユニットは少数です (最大 {worst:.0%}, {worst_name})。", details)]
+
+
+def _check_grad_flow(norms: dict[str, float], net: nn.Module) -> list[Finding]:
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    norms = {n: v for n, v in norms.items() if n in trainable}
+    details = {"norms": norms}
+    if not norms:
+        return [Finding("grad_flow", "error", "学習するパラメータ (requires_grad=True) がありません。",
+                        details)]
+    bad_nan = [n for n, v in norms.items() if not math.isnan(v) and not math.isfinite(v)]
+    nan_grad = [n for n, v in norms.items() if math.isnan(v)]
+    finite = {n: v for n, v in norms.items() if math.isfinite(v)}
+    zero = [n for n, v in finite.items() if v < 1e-12]
+    findings = []
+    if bad_nan:
+        findings.append(Finding("grad_flow", "error",
+                                f"勾配が Inf/NaN の層があります: {', '.join(bad_nan[:5])}。", details))
+    if nan_grad:
+        findings.append(Finding("grad_flow", "warning",
+                                f"勾配が届かないパラメータがあります ({', '.join(nan_grad[:5])})。"
+                                "forward で使われていないか、途中で detach() されています。", details))
+    if zero:
+        findings.append(Finding("grad_flow", "error",
+                                f"勾配がちょうど 0 の層があります ({', '.join(zero[:5])}"
+                                f"{' ...' if len(zero) > 5 else ''})。死んだ ReLU などで"
+                                "勾配が途切れ、この層は学習されません。", details))
+    positive = [v for v in finite.values() if v >= 1e-12]
+    if positive:
+        biggest, smallest = max(positive), min(positive)
+        if biggest > 1e3:
+            findings.append(Finding("grad_flow", "warning",
+                                    f"勾配ノルムが非常に大きい層があります (最大 {biggest:.3g})。"
+                                    "勾配爆発の兆候です。入力・目的変数のスケール、学習率、"
+                                    "勾配クリッピングを確認してください。", details))
+        elif smallest < 1e-7 * biggest:
+            findings.append(Finding("grad_flow", "warning",
+                                    f"層によって勾配の大きさが極端に違います (最小 {smallest:.3g} / "
+                                    f"最大 {biggest:.3g})。勾配消失の兆候です。", details))
+    if not findings:
+        text = ", ".join(f"{n}: {v:.2g}" for n, v in list(finite.items())[:6])
+        findings.append(Finding("grad_flow", "ok",
+                                f"すべての層に勾配が流れています ({text}{' ...' if len(finite) > 6 else ''})。",
+                                details))
+    return findings
+
+
+def _default_train_step(net, optimizer, criterion, inputs, labels):
+    optimizer.zero_grad()
+    loss = criterion(net(inputs), labels)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _check_overfit(net, optimizer, criterion, inputs, labels, steps: int,
+                   train_step) -> list[Finding]:
+    params_before = [p.detach().clone() for p in net.parameters()]
+    net.train()
+    step = train_step or _default_train_step
+    losses = []
+    for _ in range(steps):
+        loss = step(net, optimizer, criterion, inputs, labels)
+        losses.append(float(loss.detach()) if torch.is_tensor(loss) else float(loss))
+        if not math.isfinite(losses[-1]):
+            break
+    with torch.no_grad():
+        net.eval()
+        outputs = net(inputs)
+        final = float(criterion(outputs, labels))
+        acc = _batch_accuracy(outputs, labels, criterion)
+    changed = any(not torch.equal(a, b.detach()) for a, b in zip(params_before, net.parameters()))
+    first = losses[0]
+    details = {"losses": losses, "first_loss": first, "final_loss": final,
+               "batch_accuracy": acc, "weights_changed": changed, "steps": len(losses)}
+    acc_text = f"、バッチ正解率 {acc:.0%}" if acc is not None else ""
+    if not changed:
+        return [Finding("overfit_batch", "error",
+                        f"{steps} ステップ学習してもモデルの重みが 1 つも変わりません。optimizer.step() "
+                        "を呼んでいるか、オプティマイザがこのモデルのパラメータを持っているか、学習率が "
+                        "0 でないかを確認してください。", details)]
+    if not math.isfinite(final) or not all(math.isfinite(v) for v in losses) \
+            or final > 1.5 * first + 1e-6:
+        return [Finding("overfit_batch", "error",
+                        f"同じバッチを {len(losses)} ステップ学習したら損失が {first:.4g} → {final:.4g} "
+                        "と増えました (発散)。学習率が大きすぎないか、入力・目的変数のスケールを確認して"
+                        "ください。", details)]
+    ratio = final / first if first > 0 else 0.0
+    details["loss_ratio"] = ratio
+    solved = acc is not None and acc >= 0.99
+    if ratio > 0.9 and not solved:
+        return [Finding("overfit_batch", "error",
+                        f"同じバッチを {steps} ステップ学習しても損失が {first:.4g} → {final:.4g} "
+                        f"とほとんど下がりません{acc_text}。1 バッチさえ覚えられないモデルは本番でも"
+                        "学習しません。学習率、勾配の流れ、出力層の活性化関数を確認してください。",
+                        details)]
+    if ratio > 0.5 and not solved:
+        return [Finding("overfit_batch", "warning",
+                        f"同じバッチを {steps} ステップ学習して損失 {first:.4g} → {final:.4g}{acc_text}。"
+                        "下がり方が遅いです (学習率が小さすぎる、または出力層の活性化関数など)。",
+                        details)]
+    return [Finding("overfit_batch", "ok",
+                    f"同じバッチを {steps} ステップ学習して損失 {first:.4g} → {final:.4g}{acc_text}。"
+                    "モデルには学習する力があります。", details)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+# ---------------------------------------------------------------------------------------------
+
+def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *,
+                   n_batches: int = 5, overfit_steps: int = 50, train_step=None,
+                   imbalance_ratio: float = 1.8, verbose: bool = True) -> DiagnosticReport:
+    """Check a training set-up before a long run and report the problems in plain Japanese.
+
+    Parameters
+    ----------
+    net, train_loader, criterion, optimizer, device
+        What you would pass to ``fit``.  ``net`` must already be on ``device``.
+    n_batches
+        How many of the first batches are inspected for label order.
+    overfit_steps
+        Training steps on the first batch for the overfit test (a healthy model drives the
+        loss of one batch far down within a few dozen steps).
+    train_step
+        Optional ``train_step(net, optimizer, criterion, inputs, labels) -> loss``: your own
+        training step, used in the overfit test instead of the standard
+        ``zero_grad / backward / step`` (this finds, e.g., a forgotten ``optimizer.step()``).
+    imbalance_ratio
+        Warn when the largest class is this many times the smallest.
+    verbose
+        Print the report.
+
+    Returns a :class:`DiagnosticReport`, a list of :class:`Finding` (``check``, ``severity``,
+    ``message``, ``details``).  Nothing about the model or the optimizer is changed for good:
+    weights, buffers, gradients, optimizer state, the values of the optimizer's parameters,
+    every sub-module's train/eval mode and the random number generators are restored.
+    """
+    device = torch.device(device)
+    modes = {m: m.training for m in net.modules()}
+    net_state = copy.deepcopy(net.state_dict())
+    net_grads = [None if p.grad is None else p.grad.detach().clone() for p in net.parameters()]
+    opt_state = copy.deepcopy(optimizer.state_dict())
+    opt_params = [p for g in optimizer.param_groups for p in g["params"]]
+    opt_values = [p.detach().clone() for p in opt_params]
+    opt_grads = [None if p.grad is None else p.grad.detach().clone() for p in opt_params]
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+
+    report = DiagnosticReport()
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            batches = _first_batches(train_loader, n_batches)
+            inputs, labels = (t.to(device) for t in batches[0])
+
+            net.train()
+            with torch.no_grad():
+                outputs, order = _forward_order(net, inputs)
+            classification = _is_class_labels(labels, criterion)
+            n_classes = None
+            if classification:
+                n_classes = 2 if isinstance(criterion, (nn.BCELoss, nn.BCEWithLogitsLoss)) \
+                    else (outputs.shape[1] if outputs.dim() >= 2 else None)
+                report += _check_shuffle(batches, n_classes)
+                report += _check_label_balance(train_loader, batches, n_classes, imbalance_ratio)
+            report += _check_inputs(inputs)
+            if not classification and isinstance(criterion, REGRESSION_LOSSES):
+                report += _check_targets(torch.cat([y.reshape(len(y), -1).float()
+                                                    for _, y in batches]))
+            report += _check_logit_activation(order, outputs, criterion)
+            with torch.no_grad():
+                init_loss = float(criterion(outputs, labels))
+            report += _check_init_loss(init_loss, criterion, outputs, labels)
+            report += _check_optimizer_params(net, optimizer)
+            report += _check_dead_relu(net, inputs)
+            report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net)
+            report += _check_overfit(net, optimizer, criterion, inputs, labels, overfit_steps,
+                                     train_step)
+    finally:
+        with torch.no_grad():
+            for p, v, g in zip(opt_params, opt_values, opt_grads):
+                p.copy_(v)
+                p.grad = g
+        net.load_state_dict(net_state)
+        for p, g in zip(net.parameters(), net_grads):
+            p.grad = g
+        optimizer.load_state_dict(opt_state)
+        for m, mode in modes.items():
+            m.training = mode
+    if verbose:
+        print(report)
+    return report

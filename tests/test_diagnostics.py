@@ -1,0 +1,307 @@
+"""Unit tests of pythonlibs.diagnostics.check_training on small real data (scikit-learn).
+
+Every check must FIRE on a set-up that has its bug and stay SILENT on a healthy one.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
+from torch import nn, optim
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from pythonlibs.diagnostics import (DiagnosticReport, Finding, batch_label_histograms,
+                                    check_training, dead_relu_fraction, gradient_norms)
+
+DEVICE = torch.device("cpu")
+ALL_CHECKS = {"shuffle", "label_balance", "input_stats", "logit_activation", "init_loss",
+              "optimizer_params", "dead_relu", "grad_flow", "overfit_batch"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data and small models
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These models are tiny: one thread is fastest and does not fight other jobs for the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """sklearn digits (1,797 real 8x8 images): pixels 0-16, standardised and raw 0-255."""
+    X, y = load_digits(return_X_y=True)
+    x01 = X / 16.0
+    normalised = torch.tensor((x01 - x01.mean()) / x01.std(), dtype=torch.float32)
+    raw255 = torch.tensor(x01 * 255.0, dtype=torch.float32)   # the same images as 0-255 pixels
+    return normalised, raw255, torch.tensor(y)
+
+
+def loader(x, y, shuffle=True, batch_size=32):
+    torch.manual_seed(0)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+
+
+def mlp(n_in=64, n_out=10, last=None, seed=0):
+    torch.manual_seed(seed)
+    layers = [nn.Linear(n_in, 64), nn.ReLU(), nn.Linear(64, n_out)]
+    if last is not None:
+        layers.append(last)
+    return nn.Sequential(*layers)
+
+
+def run(net, data_loader, criterion=None, optimizer=None, **kwargs):
+    criterion = criterion or nn.CrossEntropyLoss()
+    optimizer = optimizer or optim.SGD(net.parameters(), lr=0.1)
+    report = check_training(net, data_loader, criterion, optimizer, DEVICE, verbose=False, **kwargs)
+    assert isinstance(report, DiagnosticReport)
+    assert all(isinstance(f, Finding) for f in report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Healthy set-ups: silent
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_opt", [lambda p: optim.SGD(p, lr=0.1),
+                                      lambda p: optim.SGD(p, lr=0.01, momentum=0.9),
+                                      lambda p: optim.Adam(p, lr=1e-3)],
+                         ids=["sgd", "sgd_momentum", "adam"])
+def test_healthy_setup_is_silent(digits, make_opt):
+    x, _, y = digits
+    net = mlp()
+    report = run(net, loader(x, y), optimizer=make_opt(net.parameters()))
+    assert report.ok, [str(f) for f in report.problems]
+    assert ALL_CHECKS <= {f.check for f in report}
+    assert all(f.severity == "ok" for f in report)
+    assert abs(report.details("init_loss")["loss"] - math.log(10)) < 0.3
+    assert report.details("overfit_batch")["final_loss"] < 0.5 * report.details("overfit_batch")[
+        "first_loss"]
+
+
+def test_report_prints_japanese(digits, capsys):
+    x, _, y = digits
+    net = mlp()
+    check_training(net, loader(x, y), nn.CrossEntropyLoss(), optim.SGD(net.parameters(), lr=0.1),
+                   DEVICE)
+    out = capsys.readouterr().out
+    assert "学習前チェック" in out and "問題は見つかりませんでした" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing is changed for good
+# ---------------------------------------------------------------------------------------------
+
+def test_model_optimizer_modes_and_rng_are_restored(digits):
+    x, _, y = digits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.3),
+                        nn.Linear(64, 10))
+    optimizer = optim.Adam(net.parameters(), lr=1e-3)
+    train_loader = loader(x, y)
+    for i, (xb, yb) in enumerate(train_loader):   # a few real steps: Adam state and BN stats
+        optimizer.zero_grad()
+        nn.CrossEntropyLoss()(net(xb), yb).backward()
+        optimizer.step()
+        if i == 2:
+            break
+    net.eval()
+    net[3].train()                                # mixed modes must come back exactly
+    modes = [m.training for m in net.modules()]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    grads = [p.grad.clone() for p in net.parameters()]
+    opt_state = optimizer.state_dict()
+    opt_tensors = {(i, k): v.clone() for i, s in opt_state["state"].items() for k, v in s.items()}
+    rng = torch.get_rng_state()
+
+    run(net, train_loader, optimizer=optimizer)
+
+    assert [m.training for m in net.modules()] == modes
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    for p, g in zip(net.parameters(), grads):
+        assert torch.equal(p.grad, g)
+    new_state = optimizer.state_dict()["state"]
+    for (i, k), v in opt_tensors.items():
+        assert torch.equal(new_state[i][k], v), (i, k)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(g["params"][0] is p for g, p in zip(optimizer.param_groups,
+                                                   [next(net.parameters())]))
+
+
+def test_parameters_of_a_foreign_optimizer_are_restored(digits):
+    x, _, y = digits
+    net, other = mlp(seed=0), mlp(seed=1)
+    for p in other.parameters():                  # give the other model gradients to step with
+        p.grad = torch.ones_like(p)
+    before = [p.detach().clone() for p in other.parameters()]
+    run(net, loader(x, y), optimizer=optim.SGD(other.parameters(), lr=0.1))
+    assert all(torch.equal(a, b) for a, b in zip(before, other.parameters()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Each check fires on its bug
+# ---------------------------------------------------------------------------------------------
+
+def test_shuffle_fires_on_class_sorted_data(digits):
+    x, _, y = digits
+    order = torch.argsort(y, stable=True)
+    sorted_loader = loader(x[order], y[order], shuffle=False)
+    bad = run(mlp(), sorted_loader)
+    assert bad.has("shuffle", "error")
+    assert bad.details("shuffle")["single_class_batch_fraction"] >= 0.5
+    good = run(mlp(), loader(x[order], y[order], shuffle=True))
+    assert not good.has("shuffle", "info")
+    hist = batch_label_histograms(sorted_loader, n_batches=3, n_classes=10)
+    assert hist.shape == (3, 10) and (hist > 0).sum(axis=1).max() == 1
+
+
+def test_label_balance_fires_on_2_to_1_iris():
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1),
+                 np.flatnonzero(y == 2)[:25]]      # 50 : 50 : 25
+    xt, yt = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    bad = run(mlp(4, 3), loader(xt[keep], yt[keep], batch_size=16))
+    assert bad.has("label_balance") and bad.details("label_balance")["max_min_ratio"] == 2.0
+    good = run(mlp(4, 3), loader(xt, yt, batch_size=16))
+    assert not good.has("label_balance", "info")
+
+
+def test_input_stats_fires_on_0_255_pixels(digits):
+    _, raw, y = digits
+    report = run(mlp(), loader(raw, y))
+    assert report.has("input_stats", "error")
+    assert report.details("input_stats")["max"] > 100
+    assert "0〜255" in report.get("input_stats")[0].message
+
+
+def test_init_loss_fires_for_huge_initial_weights(digits):
+    x, _, y = digits
+    net = mlp()
+    with torch.no_grad():
+        net[2].weight.mul_(30)
+    report = run(net, loader(x, y))
+    assert report.has("init_loss")
+    assert report.details("init_loss")["loss"] > 1.6 * math.log(10)
+
+
+class FunctionalSoftmax(nn.Module):
+    """Softmax written in forward (no nn.Softmax module to spot)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = mlp()
+
+    def forward(self, x):
+        return F.softmax(self.body(x), dim=1)
+
+
+@pytest.mark.parametrize("make_net", [lambda: mlp(last=nn.Softmax(dim=1)), FunctionalSoftmax,
+                                      lambda: mlp(last=nn.ReLU())],
+                         ids=["softmax_module", "softmax_functional", "relu"])
+def test_logit_activation_fires_before_cross_entropy(digits, make_net):
+    x, _, y = digits
+    report = run(make_net(), loader(x, y))
+    assert report.has("logit_activation", "error")
+
+
+def test_sigmoid_before_bce_with_logits_fires_and_plain_logits_do_not():
+    X, y = load_breast_cancer(return_X_y=True)
+    xt = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    yt = torch.tensor(y, dtype=torch.float32).view(-1, 1)
+    bad = run(mlp(30, 1, last=nn.Sigmoid()), loader(xt, yt), criterion=nn.BCEWithLogitsLoss())
+    assert bad.has("logit_activation", "error")
+    good = run(mlp(30, 1), loader(xt, yt), criterion=nn.BCEWithLogitsLoss())
+    assert not good.has("logit_activation", "info")
+    assert not good.has("init_loss") and not good.has("overfit_batch")
+
+
+def test_optimizer_over_wrong_parameters_fires(digits):
+    x, _, y = digits
+    net, old_net = mlp(seed=0), mlp(seed=1)
+    report = run(net, loader(x, y), optimizer=optim.SGD(old_net.parameters(), lr=0.1))
+    assert report.has("optimizer_params", "error")
+    assert report.has("overfit_batch", "error")
+    assert report.details("overfit_batch")["weights_changed"] is False
+
+
+def test_forgotten_optimizer_step_fires_through_train_step(digits):
+    x, _, y = digits
+
+    def step_without_update(net, optimizer, criterion, inputs, labels):
+        optimizer.zero_grad()
+        loss = criterion(net(inputs), labels)
+        loss.backward()
+        return loss                               # optimizer.step() forgotten
+
+    report = run(mlp(), loader(x, y), train_step=step_without_update)
+    assert report.has("overfit_batch", "error")
+    assert not report.has("optimizer_params")     # the set-up itself is fine
+
+
+@pytest.mark.parametrize("lr", [1e-6, 50.0], ids=["too_small", "too_large"])
+def test_overfit_batch_fires_for_bad_learning_rates(digits, lr):
+    x, _, y = digits
+    net = mlp()
+    report = run(net, loader(x, y), optimizer=optim.SGD(net.parameters(), lr=lr))
+    assert report.has("overfit_batch", "error")
+
+
+def test_dead_relu_and_zero_gradients_fire_for_a_bad_bias_init(digits):
+    x, _, y = digits
+    net = mlp()
+    with torch.no_grad():
+        net[0].bias.fill_(-10.0)                  # every hidden unit starts (and stays) dead
+    report = run(net, loader(x, y))
+    assert report.has("dead_relu", "error")
+    assert report.details("dead_relu")["fractions"]["1"] == 1.0
+    assert report.has("grad_flow", "error")
+    assert report.details("grad_flow")["norms"]["0.weight"] == 0.0
+    norms = gradient_norms(net, x[:32], y[:32], nn.CrossEntropyLoss())
+    assert norms["0.weight"] == 0.0 and norms["2.bias"] > 0
+    healthy = dead_relu_fraction(mlp(), x[:32])
+    assert healthy["1"] < 0.5
+
+
+def test_grad_flow_flags_unused_parameters(digits):
+    x, _, y = digits
+
+    class Detached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = mlp()
+            self.unused = nn.Linear(4, 4)
+
+        def forward(self, inp):
+            return self.body(inp)
+
+    report = run(Detached(), loader(x, y))
+    assert report.has("grad_flow")
+    assert math.isnan(report.details("grad_flow")["norms"]["unused.weight"])
+
+
+def test_regression_target_scale_and_relu_output():
+    X, y = load_diabetes(return_X_y=True)     # targets 25..346: unscaled
+    xt = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    raw = torch.tensor(y, dtype=torch.float32).view(-1, 1)
+    scaled = (raw - raw.mean()) / raw.std()
+    bad = run(mlp(10, 1), loader(xt, raw), criterion=nn.MSELoss(),
+              optimizer=optim.SGD(mlp(10, 1).parameters(), lr=0.01))
+    assert bad.has("target_scale")
+    net = mlp(10, 1)
+    good = run(net, loader(xt, scaled), criterion=nn.MSELoss(),
+               optimizer=optim.Adam(net.parameters(), lr=1e-2))
+    assert not good.has("target_scale", "info") and not good.has("logit_activation", "info")
+    assert "shuffle" not in {f.check for f in good}     # no class checks for regression
+    relu_net = mlp(10, 1, last=nn.ReLU())
+    relu = run(relu_net, loader(xt, scaled), criterion=nn.MSELoss(),
+               optimizer=optim.Adam(relu_net.parameters(), lr=1e-2))
+    assert relu.has("logit_activation")
