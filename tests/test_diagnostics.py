@@ -25,13 +25,7 @@ ALL_CHECKS = {"shuffle", "label_balance", "input_stats", "logit_activation", "in
 # Real data and small models
 # ---------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one thread is fastest and does not fight other jobs for the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

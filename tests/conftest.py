@@ -1,0 +1,14 @@
+"""Shared fixtures of the unit tests."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny models on one CPU thread (faster than several for such small work),
+    then restore the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
