@@ -286,8 +286,12 @@ def eval_loss(loader, device, net, criterion):
     raise ValueError("loader が空です (バッチが 1 つもありません)。")
 
 
-def evaluate_history(history) -> plt.Figure:
-    """Print the first and last validation figures and plot the loss and accuracy curves."""
+def evaluate_history(history) -> None:
+    """Print the first and last validation figures and plot the loss and accuracy curves.
+
+    Returns nothing, as in the book: a returned figure would be drawn a second time when the
+    call is the last line of a notebook cell.
+    """
     history = np.asarray(history, dtype=float)
     if history.ndim != 2 or history.shape[1] != 5 or len(history) == 0:
         raise ValueError("history は fit が返す (エポック数, 5) の配列にしてください "
@@ -307,7 +311,6 @@ def evaluate_history(history) -> plt.Figure:
         ax.legend()
     fig.tight_layout()
     plt.show()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +354,7 @@ def _image_for_display(image: torch.Tensor, normalize) -> np.ndarray:
     return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
 
 
-def show_images_labels(loader, classes, net, device, max_images: int = 50):
+def show_images_labels(loader, classes, net, device, max_images: int = 50) -> None:
     """Show up to 50 images of the first batch with "true:predicted" titles.
 
     With ``net=None`` only the true labels are shown.  Wrong predictions are drawn in blue, right
@@ -387,7 +390,6 @@ def show_images_labels(loader, classes, net, device, max_images: int = 50):
         ax.set_axis_off()
     fig.tight_layout()
     plt.show()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------

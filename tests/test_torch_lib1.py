@@ -223,7 +223,8 @@ def test_eval_loss_returns_first_batch_loss_with_graph(iris):
 
 def test_evaluate_history_plots_two_curves_with_japanese_labels(capsys):
     history = np.array([[1, 1.0, 0.5, 1.1, 0.4], [2, 0.5, 0.8, 0.7, 0.7]])
-    fig = lib.evaluate_history(history)
+    lib.evaluate_history(history)
+    fig = matplotlib.pyplot.gcf()  # Agg backend: show() leaves the figure open
     out = capsys.readouterr().out
     assert "初期状態: 損失: 1.10000 精度: 0.40000" in out
     assert "最終状態: 損失: 0.70000 精度: 0.70000" in out
@@ -264,14 +265,16 @@ def test_image_display_undoes_any_normalize(digits_dataset):
 def test_show_images_labels_marks_mistakes(digits_dataset):
     loader = lib.make_loader(digits_dataset, batch_size=20)
     net = small_mlp()
-    fig = lib.show_images_labels(loader, digits_dataset.classes, net, "cpu")
+    lib.show_images_labels(loader, digits_dataset.classes, net, "cpu")
+    fig = matplotlib.pyplot.gcf()
     assert len(fig.axes) == 20
     with torch.no_grad():
         predicted = net(digits_dataset.tensors[0][:20]).argmax(1)
     wrong = (predicted != torch.as_tensor(digits_dataset.targets[:20])).numpy()
     colours = [ax.title.get_color() for ax in fig.axes]
     assert [c == "b" for c in colours] == list(wrong)
-    titles = lib.show_images_labels(loader, digits_dataset.classes, None, None).axes
+    lib.show_images_labels(loader, digits_dataset.classes, None, None)
+    titles = matplotlib.pyplot.gcf().axes
     assert titles[0].get_title() == digits_dataset.classes[digits_dataset.targets[0]]
 
 
