@@ -399,15 +399,25 @@ def show_images_labels(loader, classes, net, device, max_images: int = 50) -> No
 PRECOMPUTE_LIMIT_BYTES = 1 << 30  # cache transformed images only while they fit in 1 GiB
 
 
+# Transforms that draw random numbers although their names do not start with "Random".
+RANDOM_TRANSFORMS_WITHOUT_RANDOM_PREFIX = (
+    transforms.ColorJitter, transforms.GaussianBlur, transforms.ElasticTransform,
+    transforms.AutoAugment, transforms.RandAugment, transforms.TrivialAugmentWide,
+    transforms.AugMix)
+
+
 def _is_random_transform(transform) -> bool:
-    """True when ``transform`` (or anything inside a Compose) draws random numbers."""
+    """True when ``transform``, or anything inside it (Compose, RandomApply, ...), is random.
+
+    A transform's own kind is checked before its contents: ``RandomApply([ColorJitter()])``
+    is random even if what it wraps were not.
+    """
     if transform is None:
         return False
-    inner = getattr(transform, "transforms", None)
-    if inner is not None:
-        return any(_is_random_transform(t) for t in inner)
-    return type(transform).__name__.startswith("Random") or isinstance(
-        transform, (transforms.RandomApply, transforms.RandomChoice, transforms.RandomOrder))
+    if type(transform).__name__.startswith("Random") or isinstance(
+            transform, RANDOM_TRANSFORMS_WITHOUT_RANDOM_PREFIX):
+        return True
+    return any(_is_random_transform(t) for t in getattr(transform, "transforms", None) or [])
 
 
 class ImageArrayDataset(Dataset):

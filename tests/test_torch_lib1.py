@@ -291,6 +291,19 @@ def test_image_array_dataset_precomputes_deterministic_transforms(digits_dataset
     assert isinstance(lib.make_loader(augmented, 64, num_workers=0), DataLoader)
 
 
+@pytest.mark.parametrize("augment", [
+    transforms.RandomHorizontalFlip(),
+    transforms.RandomApply([transforms.Grayscale(3)]),    # random although its content is not
+    transforms.ColorJitter(brightness=0.5),              # random without a "Random" name
+    transforms.RandAugment(),
+])
+def test_random_transforms_are_never_precomputed(digits_dataset, augment):
+    colour = np.repeat(digits_dataset.data[:20, :, :, None], 3, axis=3)
+    dataset = lib.ImageArrayDataset(colour, digits_dataset.targets[:20], range(10),
+                                    transforms.Compose([augment, transforms.ToTensor()]))
+    assert dataset.tensors is None
+
+
 def test_image_array_dataset_rejects_bad_input():
     with pytest.raises(ValueError, match="uint8"):
         lib.ImageArrayDataset(np.zeros((4, 8, 8), dtype=np.float32), [0] * 4, ["a"])
