@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import sys
 import urllib.error
 import zipfile
@@ -37,7 +38,7 @@ from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from tqdm.auto import tqdm
 
@@ -551,10 +552,19 @@ def _stratified_indices(labels: np.ndarray, per_class: int, seed: int = 0) -> np
     return np.sort(np.concatenate(chosen))
 
 
-def _quick_subset(images: np.ndarray, labels: np.ndarray, train: bool):
+def _quick_per_class(train: bool) -> int | None:
+    """Images per class that quick mode keeps of a training or test set (None: keep all)."""
     if not QUICK:
+        return None
+    return QUICK_TRAIN_PER_CLASS if train else QUICK_TEST_PER_CLASS
+
+
+def _quick_subset(images: np.ndarray, labels: np.ndarray, train: bool):
+    """The quick-mode stratified subset of image and label arrays (unchanged in full mode)."""
+    per_class = _quick_per_class(train)
+    if per_class is None:
         return images, labels
-    index = _stratified_indices(labels, QUICK_TRAIN_PER_CLASS if train else QUICK_TEST_PER_CLASS)
+    index = _stratified_indices(labels, per_class)
     return images[index], labels[index]
 
 
@@ -571,7 +581,6 @@ def quick_subset(dataset, per_class: int):
     if isinstance(dataset, ImageArrayDataset):
         return ImageArrayDataset(dataset.data[index], labels[index], dataset.classes,
                                  dataset.transform)
-    from torch.utils.data import Subset
     subset = Subset(dataset, index.tolist())
     subset.classes, subset.transform = dataset.classes, dataset.transform
     subset.targets = labels[index]
@@ -629,7 +638,6 @@ def extract_archive_once(archive: Path, dest: Path, marker: str) -> Path:
         raise FileNotFoundError(f"アーカイブが見つかりません: {archive}")
     tmp = Path(dest) / f".{marker}.partial"
     if tmp.exists():
-        import shutil
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     print(f"{archive.name} を {dest} に展開しています…")
@@ -672,9 +680,8 @@ def _cifar10_arrays(train: bool):
         return images, labels
     except _download_errors() as error:
         tree = _mirror_archive("cifar10-images.zip", "cifar10-images", "CIFAR-10", error)
-    per_class = (QUICK_TRAIN_PER_CLASS if train else QUICK_TEST_PER_CLASS) if QUICK else None
     images, labels = _decode_folder(tree / ("train" if train else "test"), CIFAR10_CLASSES,
-                                    per_class)
+                                    _quick_per_class(train))
     print(f"CIFAR-10: ダウンロードできないため、オフラインミラーの JPEG 版から読み込みました "
           f"({'訓練' if train else 'テスト'} {len(images)} 枚)。")
     return images, labels
@@ -706,17 +713,10 @@ def load_image_folder(root, transform=None, quick_per_class: int | None = None):
     folder = datasets.ImageFolder(root, transform=transform)
     if len(folder) == 0:
         raise ValueError(f"{root} に画像がありません。クラスごとのサブフォルダに画像を置いてください。")
-    if QUICK and quick_per_class is not None:
-        from torch.utils.data import Subset
-        subset = Subset(folder, _stratified_indices(np.asarray(folder.targets),
-                                                    quick_per_class).tolist())
-        subset.classes, subset.transform = folder.classes, transform
-        subset.targets = np.asarray(folder.targets)[subset.indices]
-        return subset
-    return folder
+    return folder if quick_per_class is None else quick_subset(folder, quick_per_class)
 
 
-def _hymenoptera_root(error: Exception | None = None) -> Path:
+def _hymenoptera_root() -> Path:
     """Download (or take from the mirror) and extract ``hymenoptera_data`` into ``data/``."""
     if (DATA_DIR / "hymenoptera_data").exists():
         return DATA_DIR / "hymenoptera_data"
