@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pythonlibs.torch_lib1 import load_cifar10, torch_seed
+from pythonlibs.torch_lib1 import TensorBatchLoader, load_cifar10, torch_seed
 
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
@@ -113,45 +113,29 @@ def random_crop(images: torch.Tensor, pad: int, padding_mode: str = "reflect") -
     return padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
 
-class DeviceLoader:
+class DeviceLoader(TensorBatchLoader):
     """Mini-batches sliced from tensors that already live on the device, augmented on the device.
 
     Use it like a ``DataLoader`` (``for x, y in loader``; ``len(loader)`` batches), also with
     ``fit`` of ``torch_lib1``.  Each epoch visits every sample exactly once (``drop_last=True``
     leaves out the last incomplete batch, so every step has the same shape, which
     ``torch.compile`` likes).  Shuffling and augmentation draw from PyTorch's generator on the
-    device, so ``torch_seed`` makes them repeat.
+    device, so ``torch_seed`` makes them repeat.  The slicing is ``TensorBatchLoader``'s.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  shuffle: bool = False, drop_last: bool = False, crop_pad: int = 0,
                  flip: bool = False, padding_mode: str = "reflect"):
-        if batch_size < 1:
-            raise ValueError(f"batch_size は 1 以上にしてください (batch_size={batch_size})")
-        if len(images) != len(labels) or len(images) == 0:
-            raise ValueError(f"画像 {len(images)} 枚とラベル {len(labels)} 個: 空でない同数にしてください。")
-        self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        super().__init__(images, labels, batch_size, shuffle, drop_last)
         self.crop_pad, self.flip, self.padding_mode = crop_pad, flip, padding_mode
 
-    def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def augment(self, images: torch.Tensor) -> torch.Tensor:
-        """The batch augmentation of this loader (identity when crop_pad=0 and flip=False)."""
+    def transform_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """Augment one batch: random crop with padding, then random flip (each if enabled)."""
         if self.crop_pad:
             images = random_crop(images, self.crop_pad, self.padding_mode)
         if self.flip:
             images = random_flip(images)
         return images
-
-    def __iter__(self):
-        n, device = len(self.labels), self.labels.device
-        order = torch.randperm(n, device=device) if self.shuffle else torch.arange(n, device=device)
-        for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self.augment(self.images[index]), self.labels[index]
 
 
 # ---------------------------------------------------------------------------------------------

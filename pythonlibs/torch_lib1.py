@@ -474,24 +474,35 @@ class ImageArrayDataset(Dataset):
 class TensorBatchLoader:
     """Mini-batches sliced from tensors already in memory: a fast stand-in for ``DataLoader``.
 
-    Iterating gives ``(inputs, labels)`` batches; ``len()`` is the number of batches; shuffling
-    draws from PyTorch's global generator, so ``torch_seed`` makes it repeat.
+    Iterating gives ``(inputs, labels)`` batches; ``len()`` is the number of batches
+    (``drop_last=True`` leaves out a last incomplete batch).  The order is drawn on the tensors'
+    device from PyTorch's generator, so ``torch_seed`` makes it repeat.  ``dataset`` is kept as
+    ``.dataset`` (``show_images_labels`` reads its ``Normalize`` from there).
     """
 
-    def __init__(self, dataset: ImageArrayDataset, batch_size: int, shuffle: bool):
-        self.dataset = dataset
-        self.inputs, self.labels = dataset.tensors
-        self.batch_size, self.shuffle = batch_size, shuffle
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 shuffle: bool = False, drop_last: bool = False, dataset=None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size は 1 以上にしてください (batch_size={batch_size})")
+        if len(inputs) != len(labels) or len(inputs) == 0:
+            raise ValueError(f"入力 {len(inputs)} 件とラベル {len(labels)} 個: 空でない同数にしてください。")
+        self.inputs, self.labels, self.dataset = inputs, labels, dataset
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
 
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def transform_batch(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The inputs of one batch as they are handed out (subclasses augment them here)."""
+        return inputs
 
     def __iter__(self):
-        n = len(self.labels)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield self.inputs[index], self.labels[index]
+        n, device = len(self.labels), self.labels.device
+        order = torch.randperm(n, device=device) if self.shuffle else torch.arange(n, device=device)
+        for i in range(len(self)):
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield self.transform_batch(self.inputs[index]), self.labels[index]
 
 
 def default_num_workers() -> int:
@@ -519,7 +530,7 @@ def make_loader(dataset, batch_size: int, shuffle: bool = False, num_workers: in
     if len(dataset) == 0:
         raise ValueError("データセットが空です。読み込み元のフォルダを確認してください。")
     if getattr(dataset, "tensors", None) is not None:
-        return TensorBatchLoader(dataset, batch_size, shuffle)
+        return TensorBatchLoader(*dataset.tensors, batch_size, shuffle, dataset=dataset)
     workers = default_num_workers() if num_workers is None else num_workers
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
