@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pythonlibs.torch_lib1 import _count_correct
+
 __all__ = ["Finding", "DiagnosticReport", "check_training", "gradient_norms", "dead_relu_fraction",
            "batch_label_histograms"]
 
@@ -235,13 +237,9 @@ def _expected_init_loss(criterion, outputs: torch.Tensor, labels: torch.Tensor):
 
 
 def _batch_accuracy(outputs: torch.Tensor, labels: torch.Tensor, criterion):
-    if isinstance(criterion, nn.BCEWithLogitsLoss):
-        return ((outputs > 0).float() == labels).float().mean().item()
-    if isinstance(criterion, nn.BCELoss):
-        return ((outputs > 0.5).float() == labels).float().mean().item()
-    if outputs.dim() == 2 and labels.dim() == 1 and not torch.is_floating_point(labels):
-        return (outputs.argmax(1) == labels).float().mean().item()
-    return None
+    """Accuracy on one batch, counted as ``fit`` counts it (None for a regression loss)."""
+    correct = _count_correct(outputs, labels, criterion)
+    return None if correct is None else correct.item() / len(labels)
 
 
 # ---------------------------------------------------------------------------------------------

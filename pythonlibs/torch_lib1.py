@@ -188,7 +188,7 @@ def _count_correct(outputs: torch.Tensor, labels: torch.Tensor, criterion) -> to
         return ((outputs > 0).float() == labels).sum()
     if isinstance(criterion, nn.BCELoss):
         return ((outputs > 0.5).float() == labels).sum()
-    if outputs.dim() == 2 and labels.dim() == 1:
+    if outputs.dim() == 2 and labels.dim() == 1 and not torch.is_floating_point(labels):
         return (outputs.argmax(dim=1) == labels).sum()
     return None
 
