@@ -287,8 +287,10 @@ def eval_loss(loader, device, net, criterion):
     raise ValueError("loader が空です (バッチが 1 つもありません)。")
 
 
-def evaluate_history(history) -> None:
+def evaluate_history(history, title: str | None = None) -> None:
     """Print the first and last validation figures and plot the loss and accuracy curves.
+
+    ``title`` (optional, not in the book) names the run in the two plot titles.
 
     Returns nothing, as in the book: a returned figure would be drawn a second time when the
     call is the last line of a notebook cell.
@@ -301,13 +303,13 @@ def evaluate_history(history) -> None:
     print(f"最終状態: 損失: {history[-1, 3]:.5f} 精度: {history[-1, 4]:.5f}")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
     marker = "o" if len(history) < 10 else None  # a short history would be hard to see
-    for ax, col, title in ((ax_loss, 1, "損失"), (ax_acc, 2, "精度")):
+    for ax, col, name in ((ax_loss, 1, "損失"), (ax_acc, 2, "精度")):
         ax.plot(history[:, 0], history[:, col], "b", marker=marker, label="訓練")
         ax.plot(history[:, 0], history[:, col + 2], "k", marker=marker, label="検証")
         ax.set_xlabel("繰り返し回数 (エポック)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(title)
-        ax.set_title(f"学習曲線 ({title})")
+        ax.set_ylabel(name)
+        ax.set_title(f"学習曲線 ({name})" if title is None else f"{title}: {name}")
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()

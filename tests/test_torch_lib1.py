@@ -231,6 +231,10 @@ def test_evaluate_history_plots_two_curves_with_japanese_labels(capsys):
     loss_ax, acc_ax = fig.axes
     assert [len(line.get_xdata()) for line in loss_ax.lines] == [2, 2]
     assert "損失" in loss_ax.get_ylabel() and "精度" in acc_ax.get_ylabel()
+    assert loss_ax.get_title() == "学習曲線 (損失)"
+    lib.evaluate_history(history, title="入力 2 個")
+    assert [ax.get_title() for ax in matplotlib.pyplot.gcf().axes] == ["入力 2 個: 損失",
+                                                                      "入力 2 個: 精度"]
     with pytest.raises(ValueError):
         lib.evaluate_history(np.zeros((0, 5)))
 
