@@ -16,7 +16,9 @@ Run from the project root (CI does not run it; it is a measurement, not a test):
 """
 
 import argparse
+import io
 import time
+from contextlib import redirect_stdout
 
 import numpy as np
 import torch
@@ -146,8 +148,6 @@ def main():
                 lib.make_loader(test_set, args.batch_size, shuffle=False))
 
     def quiet_fit(*fit_args):
-        from contextlib import redirect_stdout
-        import io
         with redirect_stdout(io.StringIO()):
             return lib.fit(*fit_args)
 

@@ -128,9 +128,9 @@ def torch_seed(seed: int = 123) -> None:
     """Seed every random number generator so that a run repeats.
 
     Sets Python's, NumPy's and PyTorch's (CPU and all GPUs) generators, turns off cuDNN's
-    benchmark mode and asks for deterministic algorithms.  The book assigned
-    ``torch.use_deterministic_algorithms = True``, which replaces the function with a bool and
-    does nothing; here it is called.  ``warn_only=True`` lets the few operations that have no
+    benchmark mode and asks for deterministic algorithms.  The book assigned ``True`` to the
+    attribute ``torch.use_deterministic_algorithms``, which replaces the function with a bool
+    and does nothing; here the function is called.  ``warn_only=True`` lets the few operations that have no
     deterministic GPU kernel (e.g. the backward of ``AdaptiveAvgPool2d``) run with a warning
     instead of stopping the notebook.
     """
@@ -759,7 +759,7 @@ def load_hymenoptera(train: bool = True, transform=None, quick_per_class: int = 
 def load_pretrained(name: str, weights: str = "DEFAULT") -> nn.Module:
     """A torchvision model with ImageNet weights, e.g. ``load_pretrained("resnet18")``.
 
-    Uses the ``weights=`` API (``pretrained=True`` is deprecated).  When the weights cannot be
+    Uses the ``weights=`` API (the older boolean ``pretrained`` argument is deprecated).  When the weights cannot be
     downloaded, quick mode falls back to random initialisation with a loud notice, so the rest
     of the notebook still runs; full mode stops with a clear message.
     """
