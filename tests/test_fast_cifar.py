@@ -141,6 +141,24 @@ def test_tta_shapes_and_mirror_invariance(digits32):
     assert torch.allclose(fc.predict_tta(net, x, 1), fc.predict_tta(net, x.flip(3), 1), atol=1e-5)
 
 
+def test_channels_last_layout_gives_the_same_outputs(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:16], digits32[1][:16], "cpu")
+    torch.manual_seed(0)
+    reference = fc.make_fast_net(widths=(8, 16, 16)).eval()
+    fast = fc.make_fast_net(widths=(8, 16, 16)).eval()
+    fast.load_state_dict(reference.state_dict())
+    net, model = fc._prepare(fast, "cpu", fc.Recipe(channels_last=True))
+    assert net.groups[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not net.groups[0].conv1.weight.is_contiguous()
+    batch = fc._to_input(x, fc.Recipe(channels_last=True))
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.allclose(model(batch), reference(x), atol=1e-5)
+    plain, _ = fc._prepare(fc.make_fast_net(widths=(8, 16, 16)), "cpu",
+                           fc.Recipe(channels_last=False))
+    assert plain.groups[0].conv1.weight.is_contiguous()
+
+
 def test_a_short_training_learns_digits(digits32):
     images, labels = digits32
     x, y = fc.images_to_tensor(images[:, ::2, ::2], labels, "cpu")     # 16x16: 4x cheaper
