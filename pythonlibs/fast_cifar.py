@@ -44,7 +44,7 @@ from pythonlibs.torch_lib1 import TensorBatchLoader, load_cifar10, torch_seed
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
     "images_to_tensor", "load_cifar10_tensors", "random_flip", "random_crop", "DeviceLoader",
-    "Mul", "BatchNormNoScale", "DiracConv", "ConvGroup", "FastNet", "make_fast_net",
+    "Mul", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet", "make_fast_net",
     "init_whitening", "Recipe", "lr_factor", "make_optimizer", "Lookahead",
     "autocast_for", "seed_fast", "predict_tta", "evaluate_tta", "train_fast", "run_seeds",
     "synchronize",
@@ -199,12 +199,31 @@ class ConvGroup(nn.Module):
         return self.act(self.norm2(self.conv2(x)))
 
 
+class ResidualGroup(ConvGroup):
+    """ResNet-9's stage (David Page): conv -> max-pool -> BN -> GELU, then ``x + F(x)`` with
+    ``F`` = (conv -> BN -> GELU) twice.
+
+    The identity shortcut ``x +`` lets the gradient reach earlier layers unchanged; with the
+    Dirac initialisation ``F`` starts close to the identity as well.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bn_momentum: float = 0.6):
+        super().__init__(in_channels, out_channels, bn_momentum)
+        self.conv3 = DiracConv(out_channels, out_channels)
+        self.norm3 = BatchNormNoScale(out_channels, bn_momentum)
+
+    def forward(self, x):
+        x = self.act(self.norm1(self.pool(self.conv1(x))))
+        residual = self.act(self.norm2(self.conv2(x)))
+        return x + self.act(self.norm3(self.conv3(residual)))
+
+
 class FastNet(nn.Module):
     """whitening conv (2x2, frozen) -> GELU -> 3 conv groups -> max-pool -> linear -> x scale.
 
     ``group(in_channels, out_channels, bn_momentum)`` builds each group (default
-    :class:`ConvGroup`); pass another block, e.g. a residual or Shake-Shake group, to change
-    the body and keep the rest of the recipe.
+    :class:`ConvGroup`, airbench94's); pass another block, e.g. :class:`ResidualGroup`
+    (ResNet-9-like) or a Shake-Shake group, to change the body and keep the rest of the recipe.
     """
 
     def __init__(self, widths=(64, 256, 256), num_classes: int = 10, in_channels: int = 3,

@@ -100,6 +100,19 @@ def test_fast_net_shapes_and_whitening(digits32):
     assert not net.whiten.weight.requires_grad
 
 
+def test_residual_group_adds_the_identity_shortcut(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:8], digits32[1][:8], "cpu")
+    group = fc.ResidualGroup(3, 8).eval()
+    assert group(x).shape == (8, 8, 16, 16)
+    with torch.no_grad():
+        group.conv3.weight.zero_()                              # F(x) = GELU(BN(0)) = 0
+        trunk = group.act(group.norm1(group.pool(group.conv1(x))))
+        assert torch.allclose(group(x), trunk)                  # only the shortcut is left
+    net = fc.make_fast_net(widths=(8, 16, 16), group=fc.ResidualGroup)
+    assert net(x).shape == (8, 10)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 1 + 3 * 3
+
+
 def test_lr_factor_schedules():
     total = 100
     for schedule in ("onecycle", "cosine"):
