@@ -247,8 +247,12 @@ class FastNet(nn.Module):
 
 
 def make_fast_net(widths=(64, 256, 256), num_classes: int = 10, **kwargs) -> FastNet:
-    """airbench94's net: about 2 M parameters; airbench reports 94% on CIFAR-10 with these
-    settings and :class:`Recipe` (a reference, not a result measured here)."""
+    """airbench94's net: about 2 M parameters.
+
+    airbench reports 94% on the original CIFAR-10 with this net and :class:`Recipe`. Measured
+    here: one CPU run (float32, seed 0) on the offline mirror, whose JPEGs are quality 75 with
+    4:2:0 chroma subsampling, reached 90.7% with TTA (89.7% without).
+    """
     return FastNet(widths, num_classes, **kwargs)
 
 
