@@ -52,7 +52,8 @@ def main():
     results = run_seeds(NETS[args.net], train_x, train_y, test_x, test_y, recipe, args.seeds)
     accuracy = np.array([r["accuracy"] for r in results])
     seconds = np.array([r["seconds"] for r in results])
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (torch.cuda.get_device_name(0) if device.type == "cuda"
+            else platform.processor() or platform.machine())
     print(f"{args.net} on {device} ({name}), seeds {args.seeds}: accuracy {accuracy.mean():.4f} "
           f"± {accuracy.std(ddof=1) if len(accuracy) > 1 else 0:.4f}, "
           f"{seconds.mean():.2f} s per run")
