@@ -44,7 +44,8 @@ from pythonlibs.torch_lib1 import TensorBatchLoader, load_cifar10, torch_seed
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
     "images_to_tensor", "load_cifar10_tensors", "random_flip", "random_crop", "DeviceLoader",
-    "Mul", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet", "make_fast_net",
+    "Mul", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet",
+    "make_fast_net",
     "init_whitening", "Recipe", "lr_factor", "make_optimizer", "Lookahead",
     "autocast_for", "seed_fast", "predict_tta", "evaluate_tta", "train_fast", "run_seeds",
     "synchronize",
