@@ -24,7 +24,7 @@ from pythonlibs.fast_cifar import (Recipe, ResidualGroup, load_cifar10_tensors, 
                                    run_seeds)
 from pythonlibs.torch_lib1 import get_device
 
-NETS = {"airbench": lambda: make_fast_net(),
+NETS = {"airbench": make_fast_net,
         "resnet9": lambda: make_fast_net(group=ResidualGroup)}
 
 
