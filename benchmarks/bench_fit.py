@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 import pythonlibs.torch_lib1 as lib
+from pythonlibs.data import stratified_indices
 
 
 class CNN(nn.Module):
@@ -91,7 +92,7 @@ def book_fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, d
 
 
 def subset(dataset, per_class):
-    index = lib._stratified_indices(np.asarray(dataset.targets), per_class)
+    index = stratified_indices(dataset.targets, per_class)
     return dataset.data[index], np.asarray(dataset.targets)[index]
 
 

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pythonlibs.torch_lib1 import _count_correct
+from pythonlibs.training import count_correct
 
 __all__ = ["Finding", "DiagnosticReport", "check_training", "gradient_norms", "dead_relu_fraction",
            "batch_label_histograms"]
@@ -238,8 +238,8 @@ def _expected_init_loss(criterion, outputs: torch.Tensor, labels: torch.Tensor):
 
 def _batch_accuracy(outputs: torch.Tensor, labels: torch.Tensor, criterion):
     """Accuracy on one batch, counted as ``fit`` counts it (None for a regression loss)."""
-    correct = _count_correct(outputs, labels, criterion)
-    return None if correct is None else correct.item() / len(labels)
+    counts = count_correct(outputs, labels, criterion)
+    return None if counts is None else float(counts[0]) / float(counts[1])
 
 
 # ---------------------------------------------------------------------------------------------

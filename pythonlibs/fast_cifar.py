@@ -39,7 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pythonlibs.torch_lib1 import TensorBatchLoader, load_cifar10, torch_seed
+from pythonlibs.data import TensorBatchLoader
+from pythonlibs.datasets import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from pythonlibs.runtime import torch_seed
+from pythonlibs.training import eval_mode
 
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
@@ -50,9 +53,6 @@ __all__ = [
     "autocast_for", "seed_fast", "predict_tta", "evaluate_tta", "train_fast", "run_seeds",
     "synchronize",
 ]
-
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def images_to_tensor(data, targets, device, mean=CIFAR10_MEAN, std=CIFAR10_STD):
     if data.dtype != np.uint8 or data.ndim not in (3, 4):
         raise ValueError(f"data は uint8 の (N, H, W[, C]) 配列にしてください (形 {data.shape}, "
                          f"型 {data.dtype})。")
-    images = torch.from_numpy(data).to(device)
+    images = torch.tensor(data, device=device)
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
     channels = images.shape[1]
     mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
@@ -457,17 +457,13 @@ def evaluate_tta(model, images: torch.Tensor, labels: torch.Tensor, recipe: Reci
                  level: int | None = None) -> float:
     """Accuracy of ``model`` (eval mode) with test-time augmentation ``level``."""
     level = recipe.tta_level if level is None else level
-    was_training = model.training
-    model.eval()
     correct = 0
-    try:
+    with eval_mode(model):
         for start in range(0, len(images), recipe.eval_batch_size):
             x = _to_input(images[start:start + recipe.eval_batch_size], recipe)
             with autocast_for(images.device, recipe.amp):
                 logits = predict_tta(model, x, level)
             correct += (logits.argmax(1) == labels[start:start + len(x)]).sum()
-    finally:
-        model.train(was_training)
     return correct.item() / len(images)
 
 
