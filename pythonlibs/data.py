@@ -66,9 +66,9 @@ def is_deterministic_transform(transform) -> bool:
 
 def _to_tensor_batch(images: np.ndarray) -> torch.Tensor:
     """What ``ToTensor`` does to each uint8 image, for all at once: (N, C, H, W) floats in [0, 1]."""
-    batch = torch.tensor(images)
+    batch = torch.tensor(images)   # a copy: the dataset's array is read-only
     batch = batch.unsqueeze(3) if batch.dim() == 3 else batch
-    return batch.permute(0, 3, 1, 2).contiguous().float().div(255)
+    return batch.permute(0, 3, 1, 2).contiguous().float().div_(255)
 
 
 class ImageArrayDataset(Dataset):
@@ -144,7 +144,9 @@ class ImageArrayDataset(Dataset):
             inputs = _to_tensor_batch(self._data)
             steps = steps[1:]
             while steps and type(steps[0]) in NORMALIZE_TYPES:   # per channel: the same for a batch
-                inputs, steps = steps[0](inputs), steps[1:]
+                normalize, steps = steps[0], steps[1:]
+                inputs = transforms.functional.normalize(inputs, normalize.mean, normalize.std,
+                                                         inplace=True)
             if steps:
                 rest = transforms.Compose(steps)
                 inputs = torch.stack([rest(image) for image in inputs])
