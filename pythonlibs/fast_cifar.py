@@ -47,11 +47,11 @@ from pythonlibs.training import eval_mode
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
     "images_to_tensor", "load_cifar10_tensors", "random_flip", "random_crop", "DeviceLoader",
-    "Mul", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet",
+    "ScaleOutput", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet",
     "make_fast_net",
     "init_whitening", "Recipe", "lr_factor", "make_optimizer", "Lookahead",
-    "autocast_for", "seed_fast", "predict_tta", "evaluate_tta", "train_fast", "run_seeds",
-    "synchronize",
+    "autocast_for", "grad_scaler_for", "prepare_model", "to_model_layout", "seed_fast",
+    "predict_tta", "evaluate_tta", "train_fast", "run_seeds", "synchronize",
 ]
 
 
@@ -144,8 +144,8 @@ class DeviceLoader(TensorBatchLoader):
 # The net
 # ---------------------------------------------------------------------------------------------
 
-class Mul(nn.Module):
-    """Multiply by a constant (scales the logits down; acts like a lower learning rate on them)."""
+class ScaleOutput(nn.Module):
+    """Multiply the output by a constant (scales the logits down; acts like a lower learning rate on them)."""
 
     def __init__(self, scale: float):
         super().__init__()
@@ -240,7 +240,7 @@ class FastNet(nn.Module):
                                       for i in range(len(widths))])
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.head = nn.Linear(widths[-1], num_classes, bias=False)
-        self.scale = Mul(scale)
+        self.scale = ScaleOutput(scale)
 
     def forward(self, x):
         x = self.groups(self.act(self.whiten(x)))
@@ -379,7 +379,7 @@ def autocast_for(device, enabled: bool = True):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def _grad_scaler(device, amp: bool):
+def grad_scaler_for(device, amp: bool):
     """A GradScaler only for fp16 on CUDA (bf16 has float32's range and needs none)."""
     device = torch.device(device)
     needed = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
@@ -414,7 +414,7 @@ def _use_channels_last(device, recipe: Recipe) -> bool:
     return recipe.channels_last and torch.device(device).type in ("cuda", "cpu")
 
 
-def _prepare(net: nn.Module, device, recipe: Recipe):
+def prepare_model(net: nn.Module, device, recipe: Recipe):
     """Move ``net`` to the device (``channels_last`` where it helps, compiled on CUDA if asked)
     and return ``(net, model to call)``."""
     net = net.to(device)
@@ -425,7 +425,7 @@ def _prepare(net: nn.Module, device, recipe: Recipe):
     return net, net
 
 
-def _to_input(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+def to_model_layout(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     """A batch in the memory layout the net was prepared for."""
     if _use_channels_last(x.device, recipe):
         return x.contiguous(memory_format=torch.channels_last)
@@ -460,7 +460,7 @@ def evaluate_tta(model, images: torch.Tensor, labels: torch.Tensor, recipe: Reci
     correct = 0
     with eval_mode(model):
         for start in range(0, len(images), recipe.eval_batch_size):
-            x = _to_input(images[start:start + recipe.eval_batch_size], recipe)
+            x = to_model_layout(images[start:start + recipe.eval_batch_size], recipe)
             with autocast_for(images.device, recipe.amp):
                 logits = predict_tta(model, x, level)
             correct += (logits.argmax(1) == labels[start:start + len(x)]).sum()
@@ -470,7 +470,7 @@ def evaluate_tta(model, images: torch.Tensor, labels: torch.Tensor, recipe: Reci
 def _train_step(model, x, y, optimizer, scaler, criterion, recipe: Recipe):
     """One SGD step; returns the summed loss and the number correct (tensors, no sync)."""
     with autocast_for(x.device, recipe.amp):
-        outputs = model(_to_input(x, recipe))
+        outputs = model(to_model_layout(x, recipe))
         loss = criterion(outputs, y).sum()
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -495,7 +495,7 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
         seed_fast(seed, device)
     synchronize(device)
     start = time.perf_counter()
-    net, model = _prepare(net, device, recipe)
+    net, model = prepare_model(net, device, recipe)
     if isinstance(getattr(net, "whiten", None), nn.Conv2d):
         init_whitening(net.whiten, train_images[:recipe.whiten_images])
     loader = DeviceLoader(train_images, train_labels, recipe.batch_size, shuffle=True,
@@ -508,7 +508,7 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
     optimizer = make_optimizer(net, recipe)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total_steps, recipe.schedule, recipe.warmup_frac))
-    scaler = _grad_scaler(device, recipe.amp)
+    scaler = grad_scaler_for(device, recipe.amp)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="none")
     lookahead = Lookahead(net) if recipe.lookahead else None
     ema_decay = 0.95 ** 5 * (torch.arange(total_steps + 1) / total_steps) ** 3

@@ -160,14 +160,14 @@ def test_channels_last_layout_gives_the_same_outputs(digits32):
     reference = fc.make_fast_net(widths=(8, 16, 16)).eval()
     fast = fc.make_fast_net(widths=(8, 16, 16)).eval()
     fast.load_state_dict(reference.state_dict())
-    net, model = fc._prepare(fast, "cpu", fc.Recipe(channels_last=True))
+    net, model = fc.prepare_model(fast, "cpu", fc.Recipe(channels_last=True))
     assert net.groups[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert not net.groups[0].conv1.weight.is_contiguous()
-    batch = fc._to_input(x, fc.Recipe(channels_last=True))
+    batch = fc.to_model_layout(x, fc.Recipe(channels_last=True))
     assert batch.is_contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         assert torch.allclose(model(batch), reference(x), atol=1e-5)
-    plain, _ = fc._prepare(fc.make_fast_net(widths=(8, 16, 16)), "cpu",
+    plain, _ = fc.prepare_model(fc.make_fast_net(widths=(8, 16, 16)), "cpu",
                            fc.Recipe(channels_last=False))
     assert plain.groups[0].conv1.weight.is_contiguous()
 

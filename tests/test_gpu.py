@@ -1,0 +1,82 @@
+"""The CUDA-only paths of the library, run where a GPU is (``pytest -m gpu``); skipped elsewhere.
+
+On a CPU these paths never run: mixed precision (bf16 autocast, or fp16 with GradScaler),
+``torch.compile``, ``channels_last`` on CUDA, non-blocking copies in ``fit``, and the
+reproducibility that ``torch_seed`` promises on a GPU.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn, optim
+from torch.utils.data import DataLoader, TensorDataset
+
+import pythonlibs.fast_cifar as fc
+from pythonlibs.runtime import torch_seed
+from pythonlibs.training import evaluate, fit
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def digits32():
+    data = load_digits()
+    images = (data.images * (255 / 16)).round().astype(np.uint8)
+    images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
+    return np.repeat(images[..., None], 3, axis=3), data.target
+
+
+def small_cnn():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10))
+
+
+def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32):
+    x, y = fc.images_to_tensor(*digits32, "cpu")
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, pin_memory=True)
+
+    def run():
+        torch_seed(0)
+        net = small_cnn()
+        return fit(net, optim.SGD(net.parameters(), lr=0.05, momentum=0.9), nn.CrossEntropyLoss(),
+                   3, loader, loader, "cuda"), net
+    try:
+        (first, net), (second, _) = run(), run()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert np.array_equal(first, second)
+    assert first[-1, 4] > 0.5 and next(net.parameters()).is_cuda
+    loss, acc = evaluate(net, loader, nn.CrossEntropyLoss(), "cuda")
+    assert acc == pytest.approx(first[-1, 4])
+
+
+@pytest.mark.parametrize("compile_net", [False, True])
+def test_fast_recipe_on_cuda_with_mixed_precision(digits32, compile_net):
+    x, y = fc.images_to_tensor(*digits32, "cuda")
+    recipe = fc.Recipe(epochs=4, batch_size=200, compile=compile_net)
+    result = fc.train_fast(fc.make_fast_net(widths=(16, 32, 32)), x[:1500], y[:1500], x[1500:],
+                           y[1500:], recipe, seed=0, verbose=False)
+    assert result["history"][-1, 1] < result["history"][0, 1]
+    assert result["accuracy"] > 0.5
+
+
+def test_autocast_and_grad_scaler_on_cuda():
+    with fc.autocast_for("cuda"):
+        out = nn.Linear(8, 8).cuda()(torch.randn(4, 8, device="cuda"))
+    assert out.dtype in (torch.bfloat16, torch.float16)
+    scaler = fc.grad_scaler_for("cuda", amp=True)
+    assert scaler.is_enabled() == (not torch.cuda.is_bf16_supported())
+
+
+def test_channels_last_on_cuda_gives_the_same_outputs(digits32):
+    x, _ = fc.images_to_tensor(digits32[0][:16], digits32[1][:16], "cuda")
+    torch.manual_seed(0)
+    reference = fc.make_fast_net(widths=(8, 16, 16)).cuda().eval()
+    fast = fc.make_fast_net(widths=(8, 16, 16)).eval()
+    fast.load_state_dict(reference.state_dict())
+    net, model = fc.prepare_model(fast, "cuda", fc.Recipe(channels_last=True))
+    assert net.groups[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(model(fc.to_model_layout(x, fc.Recipe())), reference(x),
+                                   atol=1e-3, rtol=1e-3)
