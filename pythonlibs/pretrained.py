@@ -39,8 +39,8 @@ def load_pretrained(name: str, weights: str = "DEFAULT") -> nn.Module:
     """A torchvision model with ImageNet weights, e.g. ``load_pretrained("resnet18")``.
 
     Uses the ``weights=`` API (the older boolean ``pretrained`` argument is deprecated).  The
-    returned model says whether the weights were really loaded: ``net.pretrained_weights_loaded``.
-    When they cannot be had, quick mode falls back to random initialisation with a loud notice,
+    returned model says whether the weights were really loaded: ``net.pretrained_weights_loaded``,
+    and one line (or, without the weights, a loud banner) says so.  When they cannot be had, quick mode falls back to random initialisation with a loud notice,
     so the rest of the notebook still runs; full mode stops with a message that says what to do.
     """
     try:
@@ -51,6 +51,7 @@ def load_pretrained(name: str, weights: str = "DEFAULT") -> nn.Module:
     try:
         net = models.get_model(name, weights=weights_enum)
         net.pretrained_weights_loaded = True
+        print(f"{name}: 学習済みの重み {weights_enum} を読み込みました。")
         return net
     except WEIGHT_ERRORS as error:
         problem = _weights_problem(name, weights_enum, error)

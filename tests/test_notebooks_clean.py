@@ -1,6 +1,8 @@
-"""Notebooks are committed without outputs or execution counts."""
+"""Notebooks are committed without outputs, and use the library instead of copies of it."""
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,50 @@ def test_notebook_has_no_outputs(path):
              and (cell.get("outputs") or cell.get("execution_count") is not None)]
     assert not dirty, (f"{path.name}: cells {dirty} have outputs or execution counts; clear them "
                        "(JupyterLab: Edit > Clear Outputs of All Cells) before committing")
+
+
+LIBRARY_MODULES = ("torch_lib1", "settings", "runtime", "training", "plotting", "data", "datasets",
+                   "pretrained", "diagnostics", "fast_cifar")
+
+
+def library_names() -> set[str]:
+    """Every public name of pythonlibs (its modules' ``__all__``)."""
+    import importlib
+    return {name for module in LIBRARY_MODULES
+            for name in importlib.import_module(f"pythonlibs.{module}").__all__}
+
+
+def code_cells(path):
+    """(index, code) of each code cell, without IPython's %magic and !shell lines."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).splitlines()
+            yield i, "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+
+
+def defined_names(code: str) -> set[str]:
+    """Functions, classes and variables a cell defines at its top level."""
+    names = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_uses_the_library_not_a_copy(path):
+    """A notebook never redefines a library name, never reaches for a private ``_name`` of
+    pythonlibs, and takes CIFAR-10's mean and std from the library's constants."""
+    exported = library_names()
+    problems = []
+    for i, code in code_cells(path):
+        problems += [f"cell {i} defines {name}, which pythonlibs exports: use the library's"
+                     for name in sorted(defined_names(code) & exported)]
+        if re.search(r"(pythonlibs[\w.]*\s+import[^\n]*\b_[a-z]|\b(lib|fc|pythonlibs[\w.]*)\._[a-z])", code):
+            problems.append(f"cell {i} uses a private name of pythonlibs")
+        if re.search(r"0\.4914|0\.4822|0\.4465", code):
+            problems.append(f"cell {i} writes CIFAR-10's mean as numbers: use CIFAR10_MEAN / CIFAR10_STD")
+    assert not problems, f"{path.name}: " + "; ".join(problems)

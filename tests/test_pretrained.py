@@ -40,12 +40,13 @@ def no_download(monkeypatch):
     return calls
 
 
-def test_cached_weights_are_loaded_and_the_model_says_so(torch_home):
+def test_cached_weights_are_loaded_and_the_model_says_so(torch_home, capsys):
     torch.manual_seed(0)
     saved = models.get_model(NAME, weights=None).state_dict()
     torch.save(saved, cached_file(torch_home))
     net = load_pretrained(NAME)
     assert net.pretrained_weights_loaded
+    assert "学習済みの重み SqueezeNet1_1_Weights.IMAGENET1K_V1 を読み込みました" in capsys.readouterr().out
     assert all(torch.equal(net.state_dict()[k], v) for k, v in saved.items())
 
 
