@@ -13,9 +13,7 @@ Run from the project root (CI does not run it; it is a measurement, not a test):
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import time
 
 import torch
@@ -24,6 +22,8 @@ from torchvision import transforms
 
 from pythonlibs.data import ImageArrayDataset
 from pythonlibs.datasets import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+
+from evidence import run_metadata
 
 
 def per_image(images, transform) -> torch.Tensor:
@@ -62,14 +62,11 @@ def main():
         "per_image_s": statistics.median(old), "all_at_once_s": statistics.median(new),
         "per_image_spread_s": [min(old), max(old)], "all_at_once_spread_s": [min(new), max(new)],
         "ratio": statistics.median(old) / statistics.median(new),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True).stdout.strip(),
+        **run_metadata("cpu"),
     }
     print(f"{result['images']:,} 枚: 1 枚ずつ {result['per_image_s']:.2f} 秒, まとめて "
           f"{result['all_at_once_s']:.2f} 秒 → {result['ratio']:.1f} 倍速い "
-          f"(中央値, {args.runs} 回, torch {torch.__version__}, {result['threads']} スレッド)")
+          f"(中央値, {args.runs} 回, torch {result['torch']}, {result['cpu_threads']} スレッド)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
