@@ -154,6 +154,11 @@ def _class_ids(labels: torch.Tensor) -> np.ndarray:
     return labels.detach().cpu().reshape(-1).round().long().numpy()
 
 
+def _names(names: list[str], limit: int = 5) -> str:
+    """The first ``limit`` names joined by commas, with " ..." when there are more."""
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+
+
 def batch_label_histograms(loader, n_batches: int = 20, n_classes: int | None = None) -> np.ndarray:
     """Label counts of the first ``n_batches`` batches: array (batches, classes)."""
     batches = _first_batches(loader, n_batches)
@@ -207,11 +212,13 @@ def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]
 
 
 def gradient_norms(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-                   criterion) -> dict[str, float]:
+                   criterion) -> dict[str, float | None]:
     """L2 norm of the gradient of every parameter after one backward pass on one batch.
 
     Parameters that receive no gradient (not used in ``forward``, or ``requires_grad=False``)
-    get ``nan``.  The gradients are cleared again afterwards; the weights do not change.
+    get ``None``; a gradient holding NaN or Inf gets a NaN or Inf norm.  The norms are taken in
+    float64, so that large but finite gradients do not overflow to Inf.  The gradients are
+    cleared again afterwards; the weights do not change.
     """
     params = [(n, p) for n, p in net.named_parameters()]
     saved = [None if p.grad is None else p.grad.detach().clone() for _, p in params]
@@ -220,7 +227,8 @@ def gradient_norms(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     try:
         loss = criterion(net(inputs), labels)
         loss.backward()
-        return {n: (p.grad.norm().item() if p.grad is not None else math.nan) for n, p in params}
+        return {n: (None if p.grad is None else p.grad.detach().double().norm().item())
+                for n, p in params}
     finally:
         for (_, p), g in zip(params, saved):
             p.grad = g
@@ -448,10 +456,9 @@ def _check_optimizer_params(net: nn.Module, optimizer) -> list[Finding]:
                         "optim.SGD(net.parameters(), ...) を、モデルを作った後に実行してください。",
                         details)]
     if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         return [Finding("optimizer_params", "warning",
                         f"requires_grad=True なのにオプティマイザに入っていないパラメータが "
-                        f"{len(missing)} 個あります ({shown})。学習されませんが勾配の計算は行われます。"
+                        f"{len(missing)} 個あります ({_names(missing)})。学習されませんが勾配の計算は行われます。"
                         "凍結したいなら requires_grad=False にしてください。", details)]
     return [Finding("optimizer_params", "ok",
                     f"学習するパラメータ {len(trainable)} 個はすべてオプティマイザに入っています。",
@@ -482,22 +489,24 @@ def _check_grad_flow(norms: dict[str, float], net: nn.Module) -> list[Finding]:
     if not norms:
         return [Finding("grad_flow", "error", "学習するパラメータ (requires_grad=True) がありません。",
                         details)]
-    bad_nan = [n for n, v in norms.items() if not math.isnan(v) and not math.isfinite(v)]
-    nan_grad = [n for n, v in norms.items() if math.isnan(v)]
-    finite = {n: v for n, v in norms.items() if math.isfinite(v)}
+    missing = [n for n, v in norms.items() if v is None]
+    non_finite = [n for n, v in norms.items() if v is not None and not math.isfinite(v)]
+    finite = {n: v for n, v in norms.items() if v is not None and math.isfinite(v)}
     zero = [n for n, v in finite.items() if v < 1e-12]
     findings = []
-    if bad_nan:
+    if non_finite:
         findings.append(Finding("grad_flow", "error",
-                                f"勾配が Inf/NaN の層があります: {', '.join(bad_nan[:5])}。", details))
-    if nan_grad:
+                                f"勾配に NaN / Inf が含まれるパラメータがあります ({_names(non_finite)})。"
+                                "forward か損失の計算で数値が壊れています (0 の平方根や 0 での割り算、"
+                                "log(0)、大きすぎる値の exp など)。このまま学習すると重みも NaN になります。",
+                                details))
+    if missing:
         findings.append(Finding("grad_flow", "warning",
-                                f"勾配が届かないパラメータがあります ({', '.join(nan_grad[:5])})。"
+                                f"勾配が届かないパラメータがあります ({_names(missing)})。"
                                 "forward で使われていないか、途中で detach() されています。", details))
     if zero:
         findings.append(Finding("grad_flow", "error",
-                                f"勾配がちょうど 0 の層があります ({', '.join(zero[:5])}"
-                                f"{' ...' if len(zero) > 5 else ''})。死んだ ReLU などで"
+                                f"勾配がちょうど 0 の層があります ({_names(zero)})。死んだ ReLU などで"
                                 "勾配が途切れ、この層は学習されません。", details))
     positive = [v for v in finite.values() if v >= 1e-12]
     if positive:

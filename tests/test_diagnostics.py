@@ -278,8 +278,54 @@ def test_grad_flow_flags_unused_parameters(digits):
             return self.body(inp)
 
     report = run(Detached(), loader(x, y))
-    assert report.has("grad_flow")
-    assert math.isnan(report.details("grad_flow")["norms"]["unused.weight"])
+    norms = report.details("grad_flow")["norms"]
+    assert norms["unused.weight"] is None and norms["unused.bias"] is None
+    assert norms["body.0.weight"] > 0
+    (finding,) = [f for f in report.get("grad_flow") if f.severity != "ok"]
+    assert finding.severity == "warning" and "届かない" in finding.message
+    assert "unused.weight" in finding.message
+
+
+class SqrtOfZero(nn.Module):
+    """Linear -> sqrt(h - h) -> Linear: a finite forward pass whose backward gives NaN.
+
+    d sqrt(u)/du is Inf at u = 0, and h - h sends +Inf and -Inf back to h: NaN in fc1.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(64, 32), nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(torch.sqrt(h - h))
+
+
+class SqrtGate(nn.Module):
+    """Logits times sqrt(gate) with the gate starting at 0: the gate's gradient is +/-Inf."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = mlp()
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.body(x) * torch.sqrt(self.gate)
+
+
+@pytest.mark.parametrize("make_net, broken, value", [(SqrtOfZero, "fc1.weight", "nan"),
+                                                     (SqrtGate, "gate", "inf")],
+                         ids=["nan", "inf"])
+def test_grad_flow_reports_non_finite_gradients_as_errors(digits, make_net, broken, value):
+    x, _, y = digits
+    torch.manual_seed(0)
+    net = make_net()
+    norms = gradient_norms(net, x[:32], y[:32], nn.CrossEntropyLoss())
+    assert math.isnan(norms[broken]) if value == "nan" else math.isinf(norms[broken])
+    report = run(net, loader(x, y))
+    errors = [f for f in report.get("grad_flow") if f.severity == "error"]
+    assert any(broken in f.message and "NaN / Inf" in f.message for f in errors), errors
+    assert not any("届かない" in f.message for f in report.get("grad_flow"))
 
 
 def test_regression_target_scale_and_relu_output():
