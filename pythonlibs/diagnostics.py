@@ -31,12 +31,14 @@ Checks (``Finding.check``):
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from pythonlibs.torch_lib1 import _count_correct
 
@@ -59,10 +61,17 @@ CHECK_TITLES = {
     "overfit_batch": "1 バッチの過学習テスト",
 }
 
-CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss)
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
-ACTIVATIONS = (nn.Softmax, nn.LogSoftmax, nn.Sigmoid, nn.ReLU, nn.Tanh, nn.ReLU6, nn.LeakyReLU,
-               nn.ELU, nn.GELU, nn.Softplus, nn.Hardtanh)
+
+# Torch functions that only reshape, copy or convert a tensor: the output "is" the input.
+SHAPE_OPS = frozenset({"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
+                       "unsqueeze", "contiguous", "clone", "detach", "__getitem__", "t", "transpose",
+                       "permute", "to", "float", "double", "half", "bfloat16", "type", "cpu", "cuda"})
+# Activation functions (the name of the torch function, without a trailing "_") -> shown name.
+ACTIVATION_OPS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid",
+                  "relu": "ReLU", "relu6": "ReLU6", "hardtanh": "Hardtanh", "leaky_relu": "LeakyReLU",
+                  "elu": "ELU", "gelu": "GELU", "silu": "SiLU", "softplus": "Softplus",
+                  "tanh": "Tanh"}
 
 
 @dataclass
@@ -168,22 +177,91 @@ def batch_label_histograms(loader, n_batches: int = 20, n_classes: int | None = 
     return np.stack([np.bincount(i, minlength=n_classes)[:n_classes] for i in ids])
 
 
-def _leaf_modules(net: nn.Module):
-    return [(name, m) for name, m in net.named_modules() if not list(m.children())]
+@dataclass
+class _Call:
+    """One torch function called during a traced forward pass."""
+
+    name: str
+    args: tuple
+    kwargs: dict
 
 
-def _forward_order(net: nn.Module, inputs: torch.Tensor):
-    """Run ``net(inputs)`` recording the leaf modules in the order they are called."""
-    order, handles = [], []
-    for name, module in _leaf_modules(net):
-        handles.append(module.register_forward_hook(
-            lambda m, i, o, name=name: order.append((name, m))))
+@dataclass
+class _ForwardFacts:
+    """What a traced forward pass showed about the model.
+
+    ``output_op`` is the torch function that made the output (after walking back through
+    :data:`SHAPE_OPS`; None when no recorded function made it), ``output_module`` the name of
+    the innermost module that returned that tensor (``""``: the model's own ``forward``; None:
+    no module).
+    """
+
+    output_op: str | None
+    output_module: str | None
+
+
+class _ForwardTrace(TorchFunctionMode):
+    """Records which torch function, and which module, produced each tensor of a forward pass.
+
+    Both ``nn`` modules and functions called in ``forward`` (``F.softmax``, ``torch.sigmoid``,
+    ``x.view``) go through ``__torch_function__``.  The tensors are kept alive while the trace
+    exists, so that their ``id`` stays unique.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[_Call] = []
+        self.producer: dict[int, _Call] = {}
+        self.module_of: dict[int, str] = {}
+        self._alive: list[torch.Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        call = _Call(getattr(func, "__name__", ""), args, kwargs)
+        self.calls.append(call)
+        for tensor in out if isinstance(out, (tuple, list)) else (out,):
+            # a shape op that hands back its own input (x.contiguous(), x.to(x.dtype)) made nothing
+            if isinstance(tensor, torch.Tensor) and not (call.name in SHAPE_OPS and args
+                                                         and tensor is args[0]):
+                self.producer[id(tensor)] = call
+                self._alive.append(tensor)
+        return out
+
+    def note_module(self, name: str, module, inputs, output) -> None:
+        """Forward hook: remember the innermost module that returned ``output``."""
+        if isinstance(output, torch.Tensor):
+            self.module_of.setdefault(id(output), name)
+            self._alive.append(output)
+
+    def source(self, tensor: torch.Tensor):
+        """Walk back from ``tensor`` through shape ops: (tensor reached, _Call that made it)."""
+        call = self.producer.get(id(tensor))
+        while call is not None and call.name in SHAPE_OPS and call.args \
+                and isinstance(call.args[0], torch.Tensor):
+            tensor = call.args[0]
+            call = self.producer.get(id(tensor))
+        return tensor, call
+
+    def facts(self, outputs: torch.Tensor) -> _ForwardFacts:
+        """The facts the checks need (so that the trace and its tensors can be dropped)."""
+        source, call = self.source(outputs)
+        return _ForwardFacts(output_op=None if call is None else call.name,
+                             output_module=self.module_of.get(id(source)))
+
+
+def _traced_forward(net: nn.Module, inputs: torch.Tensor):
+    """``net(inputs)`` without gradients, traced: returns (outputs, :class:`_ForwardFacts`)."""
+    trace = _ForwardTrace()
+    handles = [m.register_forward_hook(functools.partial(trace.note_module, name))
+               for name, m in net.named_modules()]
     try:
-        outputs = net(inputs)
+        with torch.no_grad(), trace:
+            outputs = net(inputs)
     finally:
         for h in handles:
             h.remove()
-    return outputs, order
+    return outputs, trace.facts(outputs)
 
 
 def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
@@ -360,37 +438,26 @@ def _check_targets(labels: torch.Tensor) -> list[Finding]:
                     f"目的変数のスケールは妥当です (平均 {mean:.3g}, 標準偏差 {std:.3g})。", details)]
 
 
-def _check_logit_activation(order, outputs: torch.Tensor, criterion) -> list[Finding]:
-    last = order[-1] if order else (None, None)
-    last_name, last_module = last
-    out = outputs.detach().float()
-    details = {"last_module": type(last_module).__name__ if last_module is not None else None,
-               "last_module_name": last_name}
-    kind = None
-    # (1) the last module that ran is an activation
-    if isinstance(last_module, ACTIVATIONS):
-        kind = type(last_module).__name__
-    # (2) no module, but the numbers give it away (F.softmax / torch.sigmoid / F.relu in forward)
-    elif out.dim() == 2 and out.numel() > 0:
-        in_unit = bool(out.min() >= 0 and out.max() <= 1)
-        if out.shape[1] > 1 and in_unit and torch.allclose(out.sum(1), torch.ones(len(out)),
-                                                           atol=1e-4):
-            kind = "softmax (関数)"
-        elif out.shape[1] == 1 and in_unit and bool(out.min() > 0) and \
-                isinstance(criterion, nn.BCEWithLogitsLoss):
-            kind = "sigmoid (関数)"
-        elif bool(out.min() >= 0) and (out == 0).float().mean().item() > 0.2:
-            kind = "ReLU (関数)"
-        elif bool(out.max() <= 0) and isinstance(criterion, nn.CrossEntropyLoss) and \
-                torch.allclose(out.exp().sum(1), torch.ones(len(out)), atol=1e-4):
-            kind = "log_softmax (関数)"
-    details["activation"] = kind
-    if kind is None:
+def _activation_name(op: str | None) -> str | None:
+    """The activation a torch function computes (``"relu_"`` -> ``"ReLU"``), or None."""
+    return None if op is None else ACTIVATION_OPS.get(op.rstrip("_"))
+
+
+def _check_logit_activation(facts: _ForwardFacts, criterion) -> list[Finding]:
+    activation = _activation_name(facts.output_op)
+    details = {"activation": activation, "op": facts.output_op, "module": facts.output_module}
+    if facts.output_op is None:
+        return [Finding("logit_activation", "info",
+                        "モデルの出力を作った演算を特定できませんでした (出力層の活性化関数は"
+                        "判定していません)。", details)]
+    if activation is None:
         return [Finding("logit_activation", "ok", "出力層の後ろに活性化関数はありません "
                         "(損失関数がそのまま生の出力 = ロジットを受け取ります)。", details)]
+    kind = (f"{activation} (モジュール {facts.output_module})" if facts.output_module
+            else f"{activation} (forward の中の {facts.output_op})")
     name = type(criterion).__name__
     if isinstance(criterion, nn.CrossEntropyLoss):
-        if kind.startswith("LogSoftmax") or kind.startswith("log_softmax"):
+        if activation == "LogSoftmax":
             return [Finding("logit_activation", "info",
                             f"出力に {kind} がかかっています。CrossEntropyLoss は内部で log_softmax "
                             "を計算するので結果は同じですが、不要です。", details)]
@@ -405,7 +472,7 @@ def _check_logit_activation(order, outputs: torch.Tensor, criterion) -> list[Fin
                         "BCEWithLogitsLoss は内部で sigmoid を計算するので、最後の活性化関数を"
                         "外してください (sigmoid を付けるなら BCELoss)。", details)]
     if isinstance(criterion, nn.NLLLoss):
-        if kind.startswith("LogSoftmax") or kind.startswith("log_softmax"):
+        if activation == "LogSoftmax":
             return [Finding("logit_activation", "ok", "LogSoftmax + NLLLoss: 正しい組み合わせです。",
                             details)]
         return [Finding("logit_activation", "error",
@@ -413,13 +480,12 @@ def _check_logit_activation(order, outputs: torch.Tensor, criterion) -> list[Fin
                         "LogSoftmax に替えるか、活性化を外して CrossEntropyLoss を使ってください。",
                         details)]
     if isinstance(criterion, nn.BCELoss):
-        if kind.startswith("Sigmoid") or kind.startswith("sigmoid"):
+        if activation == "Sigmoid":
             return [Finding("logit_activation", "ok", "Sigmoid + BCELoss: 正しい組み合わせです "
                             "(数値的には BCEWithLogitsLoss の方が安定です)。", details)]
         return [Finding("logit_activation", "warning", f"BCELoss の前の活性化関数が {kind} です。",
                         details)]
-    if isinstance(criterion, REGRESSION_LOSSES) and ("ReLU" in kind or "Sigmoid" in kind
-                                                     or "Softmax" in kind or "Tanh" in kind):
+    if isinstance(criterion, REGRESSION_LOSSES):
         return [Finding("logit_activation", "warning",
                         f"回帰モデルの最後に {kind} があります。出力の範囲が制限され (ReLU なら負の値を"
                         "出せず、0 になった出力には勾配が流れません)、目的変数を表せないことがあります。"
@@ -636,8 +702,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
             inputs, labels = (t.to(device) for t in batches[0])
 
             net.train()
-            with torch.no_grad():
-                outputs, order = _forward_order(net, inputs)
+            outputs, facts = _traced_forward(net, inputs)
             classification = _is_class_labels(labels, criterion)
             n_classes = None
             if classification:
@@ -649,7 +714,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
             if not classification and isinstance(criterion, REGRESSION_LOSSES):
                 report += _check_targets(torch.cat([y.reshape(len(y), -1).float()
                                                     for _, y in batches]))
-            report += _check_logit_activation(order, outputs, criterion)
+            report += _check_logit_activation(facts, criterion)
             with torch.no_grad():
                 init_loss = float(criterion(outputs, labels))
             report += _check_init_loss(init_loss, criterion, outputs, labels)

@@ -38,6 +38,14 @@ def digits():
     return normalised, raw255, torch.tensor(y)
 
 
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast-cancer features (standardised) and 0/1 labels as (N, 1) floats, for BCE losses."""
+    X, y = load_breast_cancer(return_X_y=True)
+    xt = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    return xt, torch.tensor(y, dtype=torch.float32).view(-1, 1)
+
+
 def loader(x, y, shuffle=True, batch_size=32):
     torch.manual_seed(0)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
@@ -207,15 +215,77 @@ def test_logit_activation_fires_before_cross_entropy(digits, make_net):
     assert report.has("logit_activation", "error")
 
 
-def test_sigmoid_before_bce_with_logits_fires_and_plain_logits_do_not():
-    X, y = load_breast_cancer(return_X_y=True)
-    xt = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
-    yt = torch.tensor(y, dtype=torch.float32).view(-1, 1)
+def test_sigmoid_before_bce_with_logits_fires_and_plain_logits_do_not(cancer):
+    xt, yt = cancer
     bad = run(mlp(30, 1, last=nn.Sigmoid()), loader(xt, yt), criterion=nn.BCEWithLogitsLoss())
     assert bad.has("logit_activation", "error")
     good = run(mlp(30, 1), loader(xt, yt), criterion=nn.BCEWithLogitsLoss())
     assert not good.has("logit_activation", "info")
     assert not good.has("init_loss") and not good.has("overfit_batch")
+
+
+def test_plain_logits_between_0_and_1_are_not_taken_for_a_sigmoid(cancer):
+    x, y = cancer
+    net = mlp(30, 1)
+    with torch.no_grad():                         # logits near 0.5: inside (0, 1), yet plain
+        net[2].weight.mul_(0.01)
+        net[2].bias.fill_(0.5)
+    assert bool(((net(x) > 0) & (net(x) < 1)).all())
+    report = run(net, loader(x, y), criterion=nn.BCEWithLogitsLoss())
+    assert not report.has("logit_activation", "info")
+    assert report.details("logit_activation")["op"] == "linear"
+
+
+class LogsFeatureMap(nn.Module):
+    """Returns logits; afterwards keeps the ReLU of the hidden layer for plotting, so the last
+    module called is a ReLU that does not produce the output."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.act = nn.Linear(64, 64), nn.Linear(64, 10), nn.ReLU()
+
+    def forward(self, x):
+        h = self.fc1(x)
+        logits = self.fc2(torch.relu(h))
+        self.feature_map = self.act(h).detach()
+        return logits
+
+
+def test_logit_activation_follows_the_output_not_the_last_module(digits):
+    x, _, y = digits
+    torch.manual_seed(0)
+    report = run(LogsFeatureMap(), loader(x, y))
+    assert not report.has("logit_activation", "info")
+
+
+@pytest.mark.parametrize("last, activation", [(nn.Sigmoid(), "Sigmoid"), (nn.ReLU(), "ReLU")],
+                         ids=["sigmoid", "relu"])
+def test_logit_activation_walks_back_through_shape_ops(cancer, last, activation):
+    x, y = cancer
+    net = nn.Sequential(mlp(30, 1), last, nn.Flatten(0), nn.Unflatten(0, (-1, 1)))
+    report = run(net, loader(x, y), criterion=nn.BCEWithLogitsLoss())
+    assert report.has("logit_activation", "error")
+    assert report.details("logit_activation")["activation"] == activation
+    assert report.details("logit_activation")["module"] == "1"
+
+
+class LogSoftmaxInForward(nn.Module):
+    """NLLLoss's partner written as a function call in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = mlp()
+
+    def forward(self, x):
+        return torch.log_softmax(self.body(x), dim=1)
+
+
+def test_log_softmax_in_forward_with_nll_loss_is_right(digits):
+    x, _, y = digits
+    report = run(LogSoftmaxInForward(), loader(x, y), criterion=nn.NLLLoss())
+    (finding,) = report.get("logit_activation")
+    assert finding.severity == "ok" and finding.details["activation"] == "LogSoftmax"
+    assert finding.details["module"] == ""
 
 
 def test_optimizer_over_wrong_parameters_fires(digits):
