@@ -72,6 +72,8 @@ ACTIVATION_OPS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": 
                   "relu": "ReLU", "relu6": "ReLU6", "hardtanh": "Hardtanh", "leaky_relu": "LeakyReLU",
                   "elu": "ELU", "gelu": "GELU", "silu": "SiLU", "softplus": "Softplus",
                   "tanh": "Tanh"}
+# Torch functions that take integer ids (token ids, category ids) as their first argument.
+ID_OPS = frozenset({"embedding", "embedding_bag", "one_hot"})
 
 
 @dataclass
@@ -193,11 +195,13 @@ class _ForwardFacts:
     ``output_op`` is the torch function that made the output (after walking back through
     :data:`SHAPE_OPS`; None when no recorded function made it), ``output_module`` the name of
     the innermost module that returned that tensor (``""``: the model's own ``forward``; None:
-    no module).
+    no module).  ``inputs_are_ids``: the inputs went (through shape ops) into an embedding or
+    ``one_hot``, so integer inputs are what the model expects.
     """
 
     output_op: str | None
     output_module: str | None
+    inputs_are_ids: bool
 
 
 class _ForwardTrace(TorchFunctionMode):
@@ -243,11 +247,17 @@ class _ForwardTrace(TorchFunctionMode):
             call = self.producer.get(id(tensor))
         return tensor, call
 
-    def facts(self, outputs: torch.Tensor) -> _ForwardFacts:
+    def feeds_ids(self, inputs: torch.Tensor) -> bool:
+        """True when ``inputs`` (through shape ops) are the ids of an embedding or one_hot."""
+        return any(call.name in ID_OPS and call.args and isinstance(call.args[0], torch.Tensor)
+                   and self.source(call.args[0])[0] is inputs for call in self.calls)
+
+    def facts(self, inputs: torch.Tensor, outputs: torch.Tensor) -> _ForwardFacts:
         """The facts the checks need (so that the trace and its tensors can be dropped)."""
         source, call = self.source(outputs)
         return _ForwardFacts(output_op=None if call is None else call.name,
-                             output_module=self.module_of.get(id(source)))
+                             output_module=self.module_of.get(id(source)),
+                             inputs_are_ids=self.feeds_ids(inputs))
 
 
 def _traced_forward(net: nn.Module, inputs: torch.Tensor):
@@ -261,7 +271,7 @@ def _traced_forward(net: nn.Module, inputs: torch.Tensor):
     finally:
         for h in handles:
             h.remove()
-    return outputs, trace.facts(outputs)
+    return outputs, trace.facts(inputs, outputs)
 
 
 def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
@@ -399,7 +409,12 @@ def _check_label_balance(loader, batches, n_classes: int | None,
                     f"{source}のクラスの割合はほぼ均等です (最多/最少 = {ratio:.1f} 倍)。", details)]
 
 
-def _check_inputs(inputs: torch.Tensor) -> list[Finding]:
+def _check_inputs(inputs: torch.Tensor, facts: _ForwardFacts) -> list[Finding]:
+    if not torch.is_floating_point(inputs) and facts.inputs_are_ids:
+        lo, hi = int(inputs.min()), int(inputs.max())
+        details = {"dtype": str(inputs.dtype), "min": lo, "max": hi, "ids": True}
+        return [Finding("input_stats", "ok", f"入力は整数の ID (最小 {lo}, 最大 {hi}) で、モデルの "
+                        "Embedding (または one_hot) に渡されています。", details)]
     if not torch.is_floating_point(inputs):
         return [Finding("input_stats", "error",
                         f"入力の型が {inputs.dtype} です。float に変換し、正規化してください "
@@ -710,7 +725,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
                     else (outputs.shape[1] if outputs.dim() >= 2 else None)
                 report += _check_shuffle(batches, n_classes)
                 report += _check_label_balance(train_loader, batches, n_classes, imbalance_ratio)
-            report += _check_inputs(inputs)
+            report += _check_inputs(inputs, facts)
             if not classification and isinstance(criterion, REGRESSION_LOSSES):
                 report += _check_targets(torch.cat([y.reshape(len(y), -1).float()
                                                     for _, y in batches]))

@@ -185,6 +185,43 @@ def test_input_stats_fires_on_0_255_pixels(digits):
     assert "0〜255" in report.get("input_stats")[0].message
 
 
+class PixelEmbedding(nn.Module):
+    """Each of the 64 pixels of a digits image (an integer 0-16) looked up in an embedding."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(17, 4)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, ids):
+        return self.body(self.embed(ids))
+
+
+class PixelsAsNumbers(nn.Module):
+    """The same integer pixels cast to float inside forward and used unscaled."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, pixels):
+        return self.fc(pixels.float())
+
+
+def test_integer_ids_into_an_embedding_are_fine_and_other_integers_are_not():
+    X, y = load_digits(return_X_y=True)
+    ids = torch.tensor(X, dtype=torch.long)       # the real pixel values 0-16 as ids
+    torch.manual_seed(0)
+    net = PixelEmbedding()
+    report = run(net, loader(ids, torch.tensor(y)), optimizer=optim.Adam(net.parameters(), 1e-3))
+    (finding,) = report.get("input_stats")
+    assert finding.severity == "ok" and finding.details["ids"]
+    assert (finding.details["min"], finding.details["max"]) == (0, 16)
+    assert report.ok, [str(f) for f in report.problems]
+    cast = run(PixelsAsNumbers(), loader(ids, torch.tensor(y)))
+    assert cast.has("input_stats", "error")
+
+
 def test_init_loss_fires_for_huge_initial_weights(digits):
     x, _, y = digits
     net = mlp()
