@@ -74,6 +74,9 @@ ACTIVATION_OPS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": 
                   "tanh": "Tanh"}
 # Torch functions that take integer ids (token ids, category ids) as their first argument.
 ID_OPS = frozenset({"embedding", "embedding_bag", "one_hot"})
+# Layers whose third argument is a bias added to their output.
+BIASED_OPS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                        "conv_transpose2d", "conv_transpose3d"})
 
 
 @dataclass
@@ -187,6 +190,10 @@ class _Call:
     args: tuple
     kwargs: dict
 
+    def arg(self, index: int, name: str):
+        """The argument at position ``index`` or given as keyword ``name`` (None if absent)."""
+        return self.args[index] if len(self.args) > index else self.kwargs.get(name)
+
 
 @dataclass
 class _ForwardFacts:
@@ -196,12 +203,15 @@ class _ForwardFacts:
     :data:`SHAPE_OPS`; None when no recorded function made it), ``output_module`` the name of
     the innermost module that returned that tensor (``""``: the model's own ``forward``; None:
     no module).  ``inputs_are_ids``: the inputs went (through shape ops) into an embedding or
-    ``one_hot``, so integer inputs are what the model expects.
+    ``one_hot``, so integer inputs are what the model expects.  ``bn_biases``: names of the
+    biases added right before a BatchNorm that normalises with batch statistics; it subtracts
+    the batch mean and with it the bias, whose gradient is therefore ~0 by construction.
     """
 
     output_op: str | None
     output_module: str | None
     inputs_are_ids: bool
+    bn_biases: list[str]
 
 
 class _ForwardTrace(TorchFunctionMode):
@@ -252,12 +262,27 @@ class _ForwardTrace(TorchFunctionMode):
         return any(call.name in ID_OPS and call.args and isinstance(call.args[0], torch.Tensor)
                    and self.source(call.args[0])[0] is inputs for call in self.calls)
 
-    def facts(self, inputs: torch.Tensor, outputs: torch.Tensor) -> _ForwardFacts:
+    def biases_before_batchnorm(self, param_names: dict[int, str]) -> list[str]:
+        """Names of the biases added (through shape ops) right before a batch-statistics BatchNorm."""
+        found = []
+        for call in self.calls:
+            if call.name != "batch_norm" or not call.arg(5, "training"):
+                continue
+            _, producer = self.source(call.args[0])
+            bias = producer.arg(2, "bias") if producer and producer.name in BIASED_OPS else None
+            name = param_names.get(id(bias))
+            if name is not None and name not in found:
+                found.append(name)
+        return found
+
+    def facts(self, net: nn.Module, inputs: torch.Tensor, outputs: torch.Tensor) -> _ForwardFacts:
         """The facts the checks need (so that the trace and its tensors can be dropped)."""
         source, call = self.source(outputs)
+        param_names = {id(p): n for n, p in net.named_parameters()}
         return _ForwardFacts(output_op=None if call is None else call.name,
                              output_module=self.module_of.get(id(source)),
-                             inputs_are_ids=self.feeds_ids(inputs))
+                             inputs_are_ids=self.feeds_ids(inputs),
+                             bn_biases=self.biases_before_batchnorm(param_names))
 
 
 def _traced_forward(net: nn.Module, inputs: torch.Tensor):
@@ -271,7 +296,7 @@ def _traced_forward(net: nn.Module, inputs: torch.Tensor):
     finally:
         for h in handles:
             h.remove()
-    return outputs, trace.facts(inputs, outputs)
+    return outputs, trace.facts(net, inputs, outputs)
 
 
 def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
@@ -563,17 +588,21 @@ def _check_dead_relu(net: nn.Module, inputs) -> list[Finding]:
                     f"死んだ ReLU ユニットは少数です (最大 {worst:.0%}, {worst_name})。", details)]
 
 
-def _check_grad_flow(norms: dict[str, float], net: nn.Module) -> list[Finding]:
+def _check_grad_flow(norms: dict[str, float | None], net: nn.Module,
+                     bn_biases: list[str]) -> list[Finding]:
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     norms = {n: v for n, v in norms.items() if n in trainable}
-    details = {"norms": norms}
+    redundant = [n for n in bn_biases if n in trainable]
+    details = {"norms": norms, "redundant_biases": redundant}
     if not norms:
         return [Finding("grad_flow", "error", "学習するパラメータ (requires_grad=True) がありません。",
                         details)]
     missing = [n for n, v in norms.items() if v is None]
     non_finite = [n for n, v in norms.items() if v is not None and not math.isfinite(v)]
-    finite = {n: v for n, v in norms.items() if v is not None and math.isfinite(v)}
-    zero = [n for n, v in finite.items() if v < 1e-12]
+    # a bias right before a BatchNorm has a ~0 gradient by design: not a sign of vanishing
+    judged = {n: v for n, v in norms.items()
+              if v is not None and math.isfinite(v) and n not in redundant}
+    zero = [n for n, v in judged.items() if v < 1e-12]
     findings = []
     if non_finite:
         findings.append(Finding("grad_flow", "error",
@@ -589,7 +618,7 @@ def _check_grad_flow(norms: dict[str, float], net: nn.Module) -> list[Finding]:
         findings.append(Finding("grad_flow", "error",
                                 f"勾配がちょうど 0 の層があります ({_names(zero)})。死んだ ReLU などで"
                                 "勾配が途切れ、この層は学習されません。", details))
-    positive = [v for v in finite.values() if v >= 1e-12]
+    positive = [v for v in judged.values() if v >= 1e-12]
     if positive:
         biggest, smallest = max(positive), min(positive)
         if biggest > 1e3:
@@ -601,10 +630,15 @@ def _check_grad_flow(norms: dict[str, float], net: nn.Module) -> list[Finding]:
             findings.append(Finding("grad_flow", "warning",
                                     f"層によって勾配の大きさが極端に違います (最小 {smallest:.3g} / "
                                     f"最大 {biggest:.3g})。勾配消失の兆候です。", details))
-    if not findings:
-        text = ", ".join(f"{n}: {v:.2g}" for n, v in list(finite.items())[:6])
+    if redundant:
+        findings.append(Finding("grad_flow", "info",
+                                f"{_names(redundant)} は直後の BatchNorm がバッチの平均を引くときに一緒に"
+                                "消えるので効果がなく、勾配もほぼ 0 です (勾配の判定からは外しました)。"
+                                "冗長なので、その層は bias=False で作れます。", details))
+    if not any(f.severity in ("warning", "error") for f in findings):
+        text = ", ".join(f"{n}: {v:.2g}" for n, v in list(judged.items())[:6])
         findings.append(Finding("grad_flow", "ok",
-                                f"すべての層に勾配が流れています ({text}{' ...' if len(finite) > 6 else ''})。",
+                                f"すべての層に勾配が流れています ({text}{' ...' if len(judged) > 6 else ''})。",
                                 details))
     return findings
 
@@ -735,7 +769,8 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
             report += _check_init_loss(init_loss, criterion, outputs, labels)
             report += _check_optimizer_params(net, optimizer)
             report += _check_dead_relu(net, inputs)
-            report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net)
+            report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net,
+                                      facts.bn_biases)
             report += _check_overfit(net, optimizer, criterion, inputs, labels, overfit_steps,
                                      train_step)
     finally:
