@@ -63,6 +63,9 @@ CHECK_TITLES = {
 
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
+NEGLIGIBLE_P = 1e-6          # "a random order would practically never produce this"
+ORDER_MAX_SAMPLES = 1000     # labels the order test reads (bounds its cost)
+
 # Torch functions that only reshape, copy or convert a tensor: the output "is" the input.
 SHAPE_OPS = frozenset({"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
                        "unsqueeze", "contiguous", "clone", "detach", "__getitem__", "t", "transpose",
@@ -367,26 +370,64 @@ def _batch_accuracy(outputs: torch.Tensor, labels: torch.Tensor, criterion):
 # The individual checks
 # ---------------------------------------------------------------------------------------------
 
-def _check_shuffle(batches, n_classes: int | None) -> list[Finding]:
-    ids = [_class_ids(labels) for _, labels in batches]
-    all_ids = np.concatenate(ids)
-    batch_size = max(len(i) for i in ids)
-    if batch_size < 4 or len(all_ids) < 16:
-        return [Finding("shuffle", "info", "バッチが小さすぎるので並び順は判定しません。")]
-    single = float(np.mean([len(np.unique(i)) == 1 for i in ids]))
-    diffs = np.diff(all_ids)
-    sorted_run = bool(np.all(diffs >= 0) or np.all(diffs <= 0))
-    distinct = float(np.mean([len(np.unique(i)) for i in ids]))
-    details = {"single_class_batch_fraction": single, "sorted": sorted_run,
-               "mean_classes_per_batch": distinct, "n_batches": len(ids)}
-    if (n_classes or 0) >= 2 and (single >= 0.5 or sorted_run):
+def _p_at_most_changes(freqs: np.ndarray, n: int, changes: int) -> float:
+    """P(at most ``changes`` of the ``n - 1`` neighbouring pairs differ) for ``n`` labels drawn
+    independently with class probabilities ``freqs``: a random order of a dataset.
+
+    Dynamic programming over (class of the latest label, number of changes so far).
+    """
+    p = freqs[freqs > 0]
+    prob = np.zeros((len(p), changes + 1))
+    prob[:, 0] = p
+    for _ in range(n - 1):
+        elsewhere = prob.sum(axis=0) - prob            # probability of ending in another class
+        prob = p[:, None] * np.concatenate([prob[:, :1], prob[:, 1:] + elsewhere[:, :-1]], axis=1)
+    return float(prob.sum())
+
+
+def _class_frequencies(targets, ids: np.ndarray):
+    """Class frequencies of the dataset (from its ``targets``) and ``"dataset"``; those of the
+    sample ``ids`` and ``"sample"`` when the targets are unknown or miss a sampled class."""
+    if targets is not None:
+        counts = np.bincount(targets, minlength=ids.max() + 1)
+        if (counts[np.unique(ids)] > 0).all():
+            return counts / counts.sum(), "dataset"
+    counts = np.bincount(ids)
+    return counts / counts.sum(), "sample"
+
+
+def _check_shuffle(batches, targets, n_classes: int | None) -> list[Finding]:
+    """Is the label order what a random order would give?  Counts the neighbouring samples with
+    different labels and compares with a random order of the dataset's class frequencies."""
+    per_batch = [_class_ids(labels) for _, labels in batches]
+    ids = np.concatenate(per_batch)[:ORDER_MAX_SAMPLES]
+    n, changes = len(ids), int(np.count_nonzero(np.diff(ids)))
+    freqs, source = _class_frequencies(targets, ids)
+    details = {"n_samples": n, "n_batches": len(per_batch), "label_changes": changes,
+               "frequencies_from": source,
+               "mean_classes_per_batch": float(np.mean([len(np.unique(i)) for i in per_batch]))}
+    head = f"最初の {n} 件 ({len(per_batch)} バッチ)"
+    if source == "sample" and changes == 0 and (n_classes or 0) >= 2:
+        return [Finding("shuffle", "warning",
+                        f"{head} がすべてクラス {ids[0]} です。クラス順に並んでいるか、クラスが極端に"
+                        "偏っています (データセットに targets がないので、どちらかは判定できません)。"
+                        "訓練用ローダは shuffle=True にしてください。", details)]
+    expected = (n - 1) * (1.0 - float(np.sum(freqs ** 2)))
+    p_value = _p_at_most_changes(freqs, n, changes)
+    details.update(expected_changes=expected, p_value=p_value)
+    if p_value < NEGLIGIBLE_P:
         return [Finding("shuffle", "error",
-                        f"最初の {len(ids)} バッチのうち {single:.0%} が 1 クラスだけです"
-                        f"{' (ラベルが昇順/降順に並んでいます)' if sorted_run else ''}。"
-                        "データがクラス順に並んだままです。DataLoader / make_loader に "
+                        f"{head} で、隣のサンプルとラベルが違うのは {changes} 回だけです (ランダムな"
+                        f"順番なら平均 {expected:.0f} 回で、{changes} 回以下になる確率は 100 万分の 1 "
+                        "未満)。データがクラス順に並んだままです。DataLoader / make_loader に "
                         "shuffle=True を指定してください。", details)]
-    return [Finding("shuffle", "ok", f"最初の {len(ids)} バッチには平均 {distinct:.1f} "
-                    "クラスが混ざっています。", details)]
+    if _p_at_most_changes(freqs, n, len(np.unique(ids)) - 1) >= NEGLIGIBLE_P:
+        return [Finding("shuffle", "info",
+                        f"{head} だけでは並び順を判定できません (サンプルが少ないか、クラスの偏りが"
+                        "大きすぎます)。", details)]
+    return [Finding("shuffle", "ok",
+                    f"{head} で、隣のサンプルとラベルが違うのは {changes} 回です (ランダムな順番なら"
+                    f"平均 {expected:.0f} 回)。よく混ざっています。", details)]
 
 
 def _dataset_targets(loader):
@@ -398,6 +439,8 @@ def _dataset_targets(loader):
     targets = getattr(dataset, "targets", None)
     if targets is None and isinstance(dataset, torch.utils.data.TensorDataset):
         targets = dataset.tensors[-1]
+    if targets is None and dataset is None and torch.is_tensor(getattr(loader, "labels", None)):
+        targets = loader.labels                   # a TensorBatchLoader / DeviceLoader of tensors
     if targets is None:
         return None
     try:
@@ -408,9 +451,8 @@ def _dataset_targets(loader):
     return targets[indices] if indices is not None else targets
 
 
-def _check_label_balance(loader, batches, n_classes: int | None,
+def _check_label_balance(targets, batches, n_classes: int | None,
                          imbalance_ratio: float) -> list[Finding]:
-    targets = _dataset_targets(loader)
     source = "データセット全体"
     if targets is None:
         targets = np.concatenate([_class_ids(labels) for _, labels in batches])
@@ -757,8 +799,9 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
             if classification:
                 n_classes = 2 if isinstance(criterion, (nn.BCELoss, nn.BCEWithLogitsLoss)) \
                     else (outputs.shape[1] if outputs.dim() >= 2 else None)
-                report += _check_shuffle(batches, n_classes)
-                report += _check_label_balance(train_loader, batches, n_classes, imbalance_ratio)
+                targets = _dataset_targets(train_loader)
+                report += _check_shuffle(batches, targets, n_classes)
+                report += _check_label_balance(targets, batches, n_classes, imbalance_ratio)
             report += _check_inputs(inputs, facts)
             if not classification and isinstance(criterion, REGRESSION_LOSSES):
                 report += _check_targets(torch.cat([y.reshape(len(y), -1).float()

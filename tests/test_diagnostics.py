@@ -11,7 +11,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 from torch import nn, optim
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from pythonlibs.diagnostics import (DiagnosticReport, Finding, batch_label_histograms,
                                     check_training, dead_relu_fraction, gradient_norms)
@@ -158,11 +158,54 @@ def test_shuffle_fires_on_class_sorted_data(digits):
     sorted_loader = loader(x[order], y[order], shuffle=False)
     bad = run(mlp(), sorted_loader)
     assert bad.has("shuffle", "error")
-    assert bad.details("shuffle")["single_class_batch_fraction"] >= 0.5
+    assert bad.details("shuffle")["label_changes"] <= 1
+    assert bad.details("shuffle")["p_value"] < 1e-6
     good = run(mlp(), loader(x[order], y[order], shuffle=True))
     assert not good.has("shuffle", "info")
     hist = batch_label_histograms(sorted_loader, n_batches=3, n_classes=10)
     assert hist.shape == (3, 10) and (hist > 0).sum(axis=1).max() == 1
+
+
+def imbalanced_digits(x, y):
+    """Digits '0' (85 images, 5%) against all other digits (1,617): labels 1 and 0."""
+    keep = torch.cat([torch.nonzero(y != 0).view(-1), torch.nonzero(y == 0).view(-1)[:85]])
+    return x[keep], (y[keep] == 0).long()
+
+
+def test_shuffled_imbalanced_data_is_never_called_sorted(digits):
+    x, _, y = digits
+    xb, yb = imbalanced_digits(x, y)
+    assert abs(yb.float().mean().item() - 0.05) < 0.002
+    severities = []
+    for seed in range(40):
+        torch.manual_seed(seed)
+        net = mlp(n_out=2, seed=seed)
+        train_loader = DataLoader(TensorDataset(xb, yb), batch_size=16, shuffle=True)
+        severities += [f.severity for f in run(net, train_loader).get("shuffle")]
+    assert set(severities) <= {"ok", "info"}, severities
+
+
+class NoTargets(Dataset):
+    """A custom Dataset without ``targets``: its labels are unknown until it is read."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_class_sorted_data_without_targets_gets_a_warning(digits):
+    x, _, y = digits
+    order = torch.argsort(y, stable=True)
+    report = run(mlp(), DataLoader(NoTargets(x[order], y[order]), batch_size=32))
+    assert report.has("shuffle", "warning")
+    assert report.details("shuffle")["frequencies_from"] == "sample"
+    shuffled = run(mlp(), DataLoader(NoTargets(x, y), batch_size=32, shuffle=True))
+    assert not shuffled.has("shuffle", "info")
 
 
 def test_label_balance_fires_on_2_to_1_iris():
