@@ -220,6 +220,21 @@ def test_label_balance_fires_on_2_to_1_iris():
     assert not good.has("label_balance", "info")
 
 
+def test_label_balance_without_targets_needs_a_significant_imbalance(digits):
+    x, _, y = digits
+    severities = []
+    for seed in range(40):                        # balanced: sampling noise only
+        torch.manual_seed(seed)
+        report = run(mlp(seed=seed), DataLoader(NoTargets(x, y), batch_size=64, shuffle=True))
+        severities += [f.severity for f in report.get("label_balance")]
+    assert set(severities) <= {"ok", "info"}, severities
+    torch.manual_seed(0)
+    xb, yb = imbalanced_digits(x, y)              # 5% minority: significant in 160 samples
+    report = run(mlp(n_out=2), DataLoader(NoTargets(xb, yb), batch_size=32, shuffle=True))
+    assert report.has("label_balance", "warning")
+    assert report.details("label_balance")["p_value"] < 1e-3
+
+
 def test_input_stats_fires_on_0_255_pixels(digits):
     _, raw, y = digits
     report = run(mlp(), loader(raw, y))
