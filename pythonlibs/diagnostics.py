@@ -63,6 +63,7 @@ CHECK_TITLES = {
 
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
+MIN_SAMPLES = 64             # samples read at least (more batches when they are small)
 NEGLIGIBLE_P = 1e-6          # "a random order would practically never produce this"
 ORDER_MAX_SAMPLES = 1000     # labels the order test reads (bounds its cost)
 BALANCE_P = 1e-3             # significance of a class imbalance seen only in a sample of batches
@@ -145,14 +146,16 @@ class DiagnosticReport(list):
 # Small helpers (also useful on their own in the notebooks)
 # ---------------------------------------------------------------------------------------------
 
-def _first_batches(loader, n_batches: int):
-    """The first ``n_batches`` (inputs, labels) pairs of a loader."""
-    batches = []
+def _first_batches(loader, n_batches: int, min_samples: int = 0):
+    """The first (inputs, labels) pairs of a loader: ``n_batches`` batches, or more until they
+    hold ``min_samples`` samples (when the loader has that many)."""
+    batches, n_samples = [], 0
     for batch in loader:
         if not isinstance(batch, (list, tuple)) or len(batch) < 2:
             raise ValueError("ローダは (入力, 正解) の組を返す必要があります。")
         batches.append((batch[0], batch[1]))
-        if len(batches) >= n_batches:
+        n_samples += len(batch[1])
+        if len(batches) >= n_batches and n_samples >= min_samples:
             break
     if not batches:
         raise ValueError("ローダが 1 つもバッチを返しませんでした。")
@@ -303,29 +306,34 @@ def _traced_forward(net: nn.Module, inputs: torch.Tensor):
     return outputs, trace.facts(net, inputs, outputs)
 
 
-def dead_relu_fraction(net: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
+def dead_relu_fraction(net: nn.Module, inputs) -> dict[str, float]:
     """For every ``nn.ReLU`` module: the fraction of its units that are 0 for ALL samples.
 
-    A unit that outputs 0 for every input passes no gradient back: it is "dead".  (A ReLU
-    module used several times in ``forward`` is measured on its last call.)
+    ``inputs`` is one batch or a list of batches (the samples of all of them count).  A unit
+    that outputs 0 for every input passes no gradient back: it is "dead".  A ReLU module used
+    several times in ``forward`` is measured at each call: ``name``, then ``name#2``, ...
     """
-    stats, handles = {}, []
-    for name, module in net.named_modules():
-        if isinstance(module, nn.ReLU):
-            def hook(m, i, out, name=name):
-                out = out.detach()
-                if out.dim() < 2:
-                    return
-                alive = (out > 0).reshape(out.shape[0], out.shape[1], -1).any(dim=0).any(dim=-1)
-                stats[name] = 1.0 - alive.float().mean().item()
-            handles.append(module.register_forward_hook(hook))
+    batches = [inputs] if torch.is_tensor(inputs) else list(inputs)
+    alive, calls = {}, {}
+
+    def record(name: str, out: torch.Tensor) -> None:
+        calls[name] = calls.get(name, 0) + 1
+        key = name if calls[name] == 1 else f"{name}#{calls[name]}"
+        if out.dim() >= 2:
+            unit_alive = (out > 0).reshape(out.shape[0], out.shape[1], -1).any(dim=-1).any(dim=0)
+            alive[key] = unit_alive | alive[key] if key in alive else unit_alive
+
+    handles = [m.register_forward_hook(lambda m, i, out, name=name: record(name, out.detach()))
+               for name, m in net.named_modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.no_grad():
-            net(inputs)
+            for batch in batches:
+                calls.clear()
+                net(batch)
     finally:
         for h in handles:
             h.remove()
-    return stats
+    return {key: 1.0 - unit_alive.float().mean().item() for key, unit_alive in alive.items()}
 
 
 def gradient_norms(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
@@ -626,11 +634,17 @@ def _check_optimizer_params(net: nn.Module, optimizer) -> list[Finding]:
                     details)]
 
 
-def _check_dead_relu(net: nn.Module, inputs) -> list[Finding]:
-    fractions = dead_relu_fraction(net, inputs)
-    details = {"fractions": fractions}
+def _check_dead_relu(net: nn.Module, batches) -> list[Finding]:
+    fractions = dead_relu_fraction(net, batches)
+    n_samples = sum(len(x) for x in batches)
+    details = {"fractions": fractions, "n_samples": n_samples}
     if not fractions:
         return []
+    if n_samples < MIN_SAMPLES:
+        return [Finding("dead_relu", "info",
+                        f"サンプルが {n_samples} 件しかないので、死んだ ReLU は判定しません (1 件では"
+                        f"半分ほどのユニットが 0 になるのが普通です。{MIN_SAMPLES} 件以上で判定します)。",
+                        details)]
     worst_name = max(fractions, key=fractions.get)
     worst = fractions[worst_name]
     if worst >= 0.5:
@@ -771,7 +785,9 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
     net, train_loader, criterion, optimizer, device
         What you would pass to ``fit``.  ``net`` must already be on ``device``.
     n_batches
-        How many of the first batches are inspected for label order.
+        How many of the first batches are inspected for label order, label balance (without
+        dataset targets) and dead ReLUs; more are read while they hold fewer than
+        ``MIN_SAMPLES`` (64) samples, e.g. with ``batch_size=1``.
     overfit_steps
         Training steps on the first batch for the overfit test (a healthy model drives the
         loss of one batch far down within a few dozen steps).
@@ -802,7 +818,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
     report = DiagnosticReport()
     try:
         with torch.random.fork_rng(devices=rng_devices):
-            batches = _first_batches(train_loader, n_batches)
+            batches = _first_batches(train_loader, n_batches, MIN_SAMPLES)
             inputs, labels = (t.to(device) for t in batches[0])
 
             net.train()
@@ -824,7 +840,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
                 init_loss = float(criterion(outputs, labels))
             report += _check_init_loss(init_loss, criterion, outputs, labels)
             report += _check_optimizer_params(net, optimizer)
-            report += _check_dead_relu(net, inputs)
+            report += _check_dead_relu(net, [x.to(device) for x, _ in batches])
             report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net,
                                       facts.bn_biases)
             report += _check_overfit(net, optimizer, criterion, inputs, labels, overfit_steps,

@@ -430,6 +430,40 @@ def test_dead_relu_and_zero_gradients_fire_for_a_bad_bias_init(digits):
     assert healthy["1"] < 0.5
 
 
+class SharedReLU(nn.Module):
+    """One ReLU module used after both hidden layers, as chapter 9's CNN does."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(64, 32), nn.Linear(32, 32), nn.Linear(32, 10)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.fc3(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+
+def test_dead_relu_fraction_measures_each_call_and_pools_batches(digits):
+    x, _, _ = digits
+    torch.manual_seed(0)
+    net = SharedReLU()
+    with torch.no_grad():
+        net.fc2.bias.fill_(-100.0)                # only the second call is dead
+    fractions = dead_relu_fraction(net, [x[:32], x[32:64]])
+    assert set(fractions) == {"relu", "relu#2"}
+    assert fractions["relu#2"] == 1.0 and fractions["relu"] < 0.5
+    healthy = mlp()
+    one_sample = dead_relu_fraction(healthy, x[:1])["1"]
+    pooled = dead_relu_fraction(healthy, [x[i:i + 1] for i in range(64)])["1"]
+    assert one_sample > 0.3 and pooled < 0.1
+
+
+def test_dead_relu_is_not_judged_on_too_few_samples(digits):
+    x, _, y = digits
+    report = run(mlp(), loader(x[:40], y[:40], batch_size=8))
+    (finding,) = report.get("dead_relu")
+    assert finding.severity == "info" and finding.details["n_samples"] == 40
+
+
 def test_grad_flow_flags_unused_parameters(digits):
     x, _, y = digits
 

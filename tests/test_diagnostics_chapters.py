@@ -14,7 +14,7 @@ from torch import nn, optim
 from torchvision import transforms
 
 from pythonlibs.diagnostics import check_training
-from pythonlibs.torch_lib1 import load_cifar10, make_loader
+from pythonlibs.torch_lib1 import load_cifar10, load_mnist, make_loader
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread"),
@@ -31,6 +31,19 @@ def cifar():
     tf = transforms.Compose([transforms.ToTensor(),
                              transforms.Normalize((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))])
     return load_cifar10(train=True, transform=tf)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    """MNIST training images (quick mode: 100 per class) normalised and flattened as in ch13."""
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
+                             transforms.Lambda(lambda x: x.view(-1))])
+    return load_mnist(train=True, transform=tf)
+
+
+def make_mlp(n_out=10, n_in=784, n_hidden=128):
+    """Chapter 13's MLP: 784 -> 128 -> ReLU -> n_out."""
+    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
 
 
 def diagnose(net, loader, optimizer, criterion=None, **kwargs):
@@ -74,3 +87,17 @@ def test_conv_bias_before_batchnorm_is_info_not_vanishing_gradient(cifar):
                       optim.Adam(without_bias.parameters(), lr=1e-3))
     assert report.details("grad_flow")["redundant_biases"] == []
     assert not report.has("grad_flow", "info")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead ReLU at batch size 1: judged on enough samples
+# ---------------------------------------------------------------------------------------------
+
+def test_dead_relu_is_judged_on_64_samples_at_batch_size_1(mnist):
+    for seed in range(10):
+        torch.manual_seed(seed)
+        net = make_mlp()
+        report = diagnose(net, make_loader(mnist, 1, shuffle=True),
+                          optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+        assert not report.has("dead_relu"), (seed, [str(f) for f in report.get("dead_relu")])
+        assert report.details("dead_relu")["n_samples"] == 64
