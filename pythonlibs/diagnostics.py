@@ -359,14 +359,22 @@ def gradient_norms(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
             p.grad = g
 
 
-def _expected_init_loss(criterion, outputs: torch.Tensor, labels: torch.Tensor):
-    """The loss of a model that knows nothing yet: ln C for C classes (None if unknown)."""
+def _expected_init_loss(criterion, outputs: torch.Tensor):
+    """The loss of a model that knows nothing yet: (loss, predictions it adds up, formula text).
+
+    ln C per prediction for C classes (ln 2 per output of a BCE loss); a criterion with
+    ``reduction="sum"`` adds that up over the batch.  (None, 1, "") when unknown.
+    """
     if isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)) and outputs.dim() >= 2:
-        n_classes = outputs.shape[1]
-        return math.log(n_classes), f"ln {n_classes} = {math.log(n_classes):.3f}"
-    if isinstance(criterion, (nn.BCEWithLogitsLoss, nn.BCELoss)):
-        return math.log(2), f"ln 2 = {math.log(2):.3f}"
-    return None, ""
+        per, text, count = (math.log(outputs.shape[1]), f"ln {outputs.shape[1]}",
+                            outputs.numel() // outputs.shape[1])
+    elif isinstance(criterion, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        per, text, count = math.log(2), "ln 2", outputs.numel()
+    else:
+        return None, 1, ""
+    if getattr(criterion, "reduction", "mean") == "sum":
+        return per * count, count, f"{count} × {text} = {per * count:.4g}"
+    return per, 1, f"{text} = {per:.3f}"
 
 
 def _batch_accuracy(outputs: torch.Tensor, labels: torch.Tensor, criterion):
@@ -596,18 +604,25 @@ def _check_logit_activation(facts: _ForwardFacts, criterion) -> list[Finding]:
     return [Finding("logit_activation", "info", f"出力層の後ろに {kind} があります。", details)]
 
 
-def _check_init_loss(loss: float, criterion, outputs, labels) -> list[Finding]:
-    expected, text = _expected_init_loss(criterion, outputs, labels)
+def _check_init_loss(loss: float, criterion, outputs) -> list[Finding]:
+    expected, count, text = _expected_init_loss(criterion, outputs)
     details = {"loss": loss, "expected": expected}
     if not math.isfinite(loss):
         return [Finding("init_loss", "error", f"初期損失が {loss} です (NaN/Inf)。", details)]
     if expected is None:
         return [Finding("init_loss", "info", f"初期損失は {loss:.4g} です。", details)]
-    if loss > 1.6 * expected + 0.1 or loss < 0.5 * expected:
+    per_prediction, expected_per_prediction = loss / count, expected / count
+    if per_prediction > 1.6 * expected_per_prediction + 0.1:
         return [Finding("init_loss", "warning",
-                        f"初期損失 {loss:.4g} が期待値 ({text}) から大きく外れています。何も学習していない"
+                        f"初期損失 {loss:.4g} が期待値 ({text}) よりずっと大きいです。何も学習していない"
                         "モデルはどのクラスも同じ確率で予想するはずです。入力の正規化、重みの初期化 "
                         "(大きすぎる重み)、出力の数とクラス数、ラベルを確認してください。", details)]
+    if per_prediction < 0.5 * expected_per_prediction:
+        return [Finding("init_loss", "info",
+                        f"初期損失 {loss:.4g} が期待値 ({text}) よりずっと小さいです。すでに学習した"
+                        "モデル (事前学習済み、途中から再開) ならこれで正常です。作ったばかりのモデルなら、"
+                        "入力から答えが分かってしまう情報 (ラベルの漏れ) がないか確認してください。",
+                        details)]
     return [Finding("init_loss", "ok", f"初期損失 {loss:.4g} は期待値 ({text}) に近く、妥当です。",
                     details)]
 
@@ -838,7 +853,7 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
             report += _check_logit_activation(facts, criterion)
             with torch.no_grad():
                 init_loss = float(criterion(outputs, labels))
-            report += _check_init_loss(init_loss, criterion, outputs, labels)
+            report += _check_init_loss(init_loss, criterion, outputs)
             report += _check_optimizer_params(net, optimizer)
             report += _check_dead_relu(net, [x.to(device) for x, _ in batches])
             report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net,

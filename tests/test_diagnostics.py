@@ -290,6 +290,30 @@ def test_init_loss_fires_for_huge_initial_weights(digits):
     assert report.details("init_loss")["loss"] > 1.6 * math.log(10)
 
 
+def test_init_loss_of_a_trained_model_is_info_not_a_warning(digits):
+    x, _, y = digits
+    net = mlp()
+    optimizer = optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(3):                            # three epochs: the loss is far below ln 10
+        for xb, yb in loader(x, y):
+            optimizer.zero_grad()
+            nn.CrossEntropyLoss()(net(xb), yb).backward()
+            optimizer.step()
+    report = run(net, loader(x, y), optimizer=optimizer)
+    (finding,) = report.get("init_loss")
+    assert finding.severity == "info" and "学習した" in finding.message
+    assert finding.details["loss"] < 0.5 * math.log(10)
+
+
+def test_init_loss_expects_the_sum_for_a_summed_loss(digits):
+    x, _, y = digits
+    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.2)  # chapter 15's loss
+    report = run(mlp(), loader(x, y), criterion=criterion)
+    (finding,) = report.get("init_loss")
+    assert finding.severity == "ok", finding
+    assert finding.details["expected"] == pytest.approx(32 * math.log(10))
+
+
 class FunctionalSoftmax(nn.Module):
     """Softmax written in forward (no nn.Softmax module to spot)."""
 
