@@ -523,7 +523,7 @@ def _check_inputs(inputs: torch.Tensor, facts: _ForwardFacts) -> list[Finding]:
     lo, hi = x.min().item(), x.max().item()
     details = {"mean": mean, "std": std, "min": lo, "max": hi}
     text = f"平均 {mean:.3g}, 標準偏差 {std:.3g}, 最小 {lo:.3g}, 最大 {hi:.3g}"
-    if max(abs(lo), abs(hi)) > 20 or abs(mean) > 5 or std > 10:
+    if max(abs(lo), abs(hi)) > 20 or std > 10:
         hint = (" 0〜255 の画素値のままのようです。" if lo >= 0 and 100 < hi <= 255.5 else "")
         return [Finding("input_stats", "error",
                         f"入力の値が大きすぎます ({text})。{hint}"
@@ -532,6 +532,11 @@ def _check_inputs(inputs: torch.Tensor, facts: _ForwardFacts) -> list[Finding]:
     if std < 1e-3:
         return [Finding("input_stats", "warning",
                         f"入力がほぼ定数です ({text})。前処理で情報が消えていないか確認してください。",
+                        details)]
+    if abs(mean) > 5:
+        return [Finding("input_stats", "info",
+                        f"入力の値の範囲は問題ありませんが、平均が 0 から離れています ({text})。"
+                        "平均 0・標準偏差 1 程度に標準化すると、学習が速く安定することが多いです。",
                         details)]
     return [Finding("input_stats", "ok", f"入力のスケールは妥当です ({text})。", details)]
 

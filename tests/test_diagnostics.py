@@ -280,6 +280,15 @@ def test_integer_ids_into_an_embedding_are_fine_and_other_integers_are_not():
     assert cast.has("input_stats", "error")
 
 
+def test_raw_iris_centimetres_are_info_not_an_input_error():
+    X, y = load_iris(return_X_y=True)
+    xt = torch.tensor(X[:, [0, 2]], dtype=torch.float32)    # chapter 7: sepal and petal length
+    report = run(mlp(2, 3), loader(xt, torch.tensor(y), batch_size=16))
+    (finding,) = report.get("input_stats")
+    assert finding.severity == "info" and finding.details["max"] < 8
+    assert finding.details["mean"] > 4
+
+
 def test_init_loss_fires_for_huge_initial_weights(digits):
     x, _, y = digits
     net = mlp()
