@@ -67,6 +67,9 @@ MIN_SAMPLES = 64             # samples read at least (more batches when they are
 NEGLIGIBLE_P = 1e-6          # "a random order would practically never produce this"
 ORDER_MAX_SAMPLES = 1000     # labels the order test reads (bounds its cost)
 BALANCE_P = 1e-3             # significance of a class imbalance seen only in a sample of batches
+# An initial loss this many nats per prediction above ln C: the true class gets on average
+# (geometric mean) e^-3 = 1/20 of the chance probability, i.e. confidently wrong predictions.
+INIT_LOSS_EXCESS = 3.0
 
 # Torch functions that only reshape, copy or convert a tensor: the output "is" the input.
 SHAPE_OPS = frozenset({"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
@@ -617,7 +620,7 @@ def _check_init_loss(loss: float, criterion, outputs) -> list[Finding]:
     if expected is None:
         return [Finding("init_loss", "info", f"初期損失は {loss:.4g} です。", details)]
     per_prediction, expected_per_prediction = loss / count, expected / count
-    if per_prediction > 1.6 * expected_per_prediction + 0.1:
+    if per_prediction > expected_per_prediction + INIT_LOSS_EXCESS:
         return [Finding("init_loss", "warning",
                         f"初期損失 {loss:.4g} が期待値 ({text}) よりずっと大きいです。何も学習していない"
                         "モデルはどのクラスも同じ確率で予想するはずです。入力の正規化、重みの初期化 "
