@@ -16,15 +16,21 @@ random number generators are all put back as they were before it returns.
 
 Checks (``Finding.check``):
 
-* ``shuffle``          -- the first batches hold one class each / labels come sorted
-* ``label_balance``    -- the classes are imbalanced (accuracy will mislead)
-* ``input_stats``      -- inputs not normalised (e.g. 0-255 pixels), constant, NaN/Inf
+* ``shuffle``          -- the labels change between neighbouring samples far less often than in
+                          a random order of the dataset (data still sorted by class)
+* ``label_balance``    -- the classes are imbalanced (accuracy will mislead); counted over the
+                          dataset's targets, or significant in the first batches
+* ``input_stats``      -- inputs not normalised (e.g. 0-255 pixels), constant, NaN/Inf, integers
+                          (fine when they are the ids of an ``nn.Embedding``)
 * ``target_scale``     -- regression targets far from unit scale (MSE on unscaled targets)
-* ``logit_activation`` -- softmax / sigmoid / ReLU placed on the logits before the loss
-* ``init_loss``        -- the loss at initialisation is far from its expected value (ln C)
+* ``logit_activation`` -- the output is made by softmax / sigmoid / ReLU ... before the loss (found
+                          by tracing the ops of the forward pass, modules and functions alike)
+* ``init_loss``        -- the loss at initialisation is far above its expected value (ln C); far
+                          below is only noted (an already trained model)
 * ``optimizer_params`` -- the optimizer does not hold the model's parameters
-* ``dead_relu``        -- ReLU units that output 0 for every sample of the batch
-* ``grad_flow``        -- per-layer gradient norms: zero, missing, vanishing, exploding, NaN
+* ``dead_relu``        -- ReLU units that output 0 for every one of (at least 64) samples
+* ``grad_flow``        -- per-layer gradient norms: zero, missing, vanishing, exploding, NaN/Inf;
+                          a bias right before a BatchNorm is noted as redundant
 * ``overfit_batch``    -- a single batch cannot be overfitted in a few dozen steps
 """
 
@@ -72,14 +78,15 @@ BALANCE_P = 1e-3             # significance of a class imbalance seen only in a 
 INIT_LOSS_EXCESS = 3.0
 
 # Torch functions that only reshape, copy or convert a tensor: the output "is" the input.
-SHAPE_OPS = frozenset({"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
-                       "unsqueeze", "contiguous", "clone", "detach", "__getitem__", "t", "transpose",
-                       "permute", "to", "float", "double", "half", "bfloat16", "type", "cpu", "cuda"})
+SHAPE_OPS = frozenset({"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten",
+                       "squeeze", "unsqueeze", "contiguous", "clone", "detach", "__getitem__", "t",
+                       "transpose", "permute", "to", "float", "double", "half", "bfloat16", "type",
+                       "cpu", "cuda"})
 # Activation functions (the name of the torch function, without a trailing "_") -> shown name.
 ACTIVATION_OPS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid",
-                  "relu": "ReLU", "relu6": "ReLU6", "hardtanh": "Hardtanh", "leaky_relu": "LeakyReLU",
-                  "elu": "ELU", "gelu": "GELU", "silu": "SiLU", "softplus": "Softplus",
-                  "tanh": "Tanh"}
+                  "relu": "ReLU", "relu6": "ReLU6", "hardtanh": "Hardtanh",
+                  "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU",
+                  "softplus": "Softplus", "tanh": "Tanh"}
 # Torch functions that take integer ids (token ids, category ids) as their first argument.
 ID_OPS = frozenset({"embedding", "embedding_bag", "one_hot"})
 # Layers whose third argument is a bias added to their output.
@@ -273,7 +280,8 @@ class _ForwardTrace(TorchFunctionMode):
                    and self.source(call.args[0])[0] is inputs for call in self.calls)
 
     def biases_before_batchnorm(self, param_names: dict[int, str]) -> list[str]:
-        """Names of the biases added (through shape ops) right before a batch-statistics BatchNorm."""
+        """Names of the biases added (through shape ops) right before a BatchNorm that
+        normalises with batch statistics."""
         found = []
         for call in self.calls:
             if call.name != "batch_norm" or not call.arg(5, "training"):
