@@ -463,6 +463,33 @@ def test_overfit_batch_fires_for_bad_learning_rates(digits, lr):
     assert report.has("overfit_batch", "error")
 
 
+def test_slow_plain_sgd_on_a_deep_mlp_is_info_not_an_error(digits):
+    """Chapter 8's DeepNet (3 hidden layers) with plain SGD lr=0.01: the loss of one batch falls
+    only a few percent in 50 steps.  That is slow, not broken."""
+    x, _, y = digits
+    for seed in range(5):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(inplace=True),
+                            nn.Linear(128, 128), nn.ReLU(inplace=True),
+                            nn.Linear(128, 128), nn.ReLU(inplace=True), nn.Linear(128, 10))
+        report = run(net, loader(x, y), optimizer=optim.SGD(net.parameters(), lr=0.01))
+        (finding,) = report.get("overfit_batch")
+        assert finding.severity == "info", (seed, finding)
+        assert 0 < finding.details["progress"] < 0.5
+
+
+def test_overfit_measures_first_and_last_loss_in_the_same_mode(digits):
+    x, _, y = digits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10))
+    report = run(net, loader(x, y), optimizer=optim.SGD(net.parameters(), lr=1e-6))
+    details = report.details("overfit_batch")
+    assert details["weights_changed"]
+    # train mode with the same dropout masks: lr 1e-6 changes the loss by far less than 1e-4
+    assert details["final_loss"] == pytest.approx(details["first_loss"], rel=1e-4)
+    assert report.has("overfit_batch", "error")   # and the tiny steps are the diagnosis
+
+
 def test_dead_relu_and_zero_gradients_fire_for_a_bad_bias_init(digits):
     x, _, y = digits
     net = mlp()
