@@ -267,9 +267,14 @@ class _ForwardTrace(TorchFunctionMode):
         return out
 
     def note_module(self, name: str, module, inputs, output) -> None:
-        """Forward hook: remember the innermost module that returned ``output``."""
+        """Forward hook: remember the innermost module that returned ``output``.  A leaf module
+        replaces an earlier one (an in-place ReLU returns the tensor its Linear returned); a
+        container returning a tensor of its children does not."""
         if isinstance(output, torch.Tensor):
-            self.module_of.setdefault(id(output), name)
+            if next(module.children(), None) is None:
+                self.module_of[id(output)] = name
+            else:
+                self.module_of.setdefault(id(output), name)
             self._alive.append(output)
 
     def source(self, tensor: torch.Tensor):

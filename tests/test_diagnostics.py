@@ -402,8 +402,9 @@ def test_logit_activation_follows_the_output_not_the_last_module(digits):
     assert not report.has("logit_activation", "info")
 
 
-@pytest.mark.parametrize("last, activation", [(nn.Sigmoid(), "Sigmoid"), (nn.ReLU(), "ReLU")],
-                         ids=["sigmoid", "relu"])
+@pytest.mark.parametrize("last, activation", [(nn.Sigmoid(), "Sigmoid"), (nn.ReLU(), "ReLU"),
+                                              (nn.ReLU(inplace=True), "ReLU")],
+                         ids=["sigmoid", "relu", "relu_inplace"])
 def test_logit_activation_walks_back_through_shape_ops(cancer, last, activation):
     x, y = cancer
     net = nn.Sequential(mlp(30, 1), last, nn.Flatten(0), nn.Unflatten(0, (-1, 1)))
