@@ -902,8 +902,9 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
         dataset targets) and dead ReLUs; more are read while they hold fewer than
         ``MIN_SAMPLES`` (64) samples, e.g. with ``batch_size=1``.
     overfit_steps
-        Training steps on the first batch for the overfit test (a healthy model drives the
-        loss of one batch far down within a few dozen steps).
+        Training steps on the first batch for the overfit test.  A healthy set-up drives the
+        loss of one batch down within a few dozen steps (plain SGD with a small learning rate
+        only slowly: that is reported as info, not as a problem).
     train_step
         Optional ``train_step(net, optimizer, criterion, inputs, labels) -> loss``: your own
         training step, used in the overfit test instead of the standard
