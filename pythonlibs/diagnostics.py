@@ -632,27 +632,38 @@ def _check_logit_activation(facts: _ForwardFacts, criterion) -> list[Finding]:
     return [Finding("logit_activation", "info", f"出力層の後ろに {kind} があります。", details)]
 
 
-def _check_init_loss(loss: float, criterion, outputs) -> list[Finding]:
+def _initial_loss(net, criterion, batches, device) -> float:
+    """The loss before training, averaged over the inspected batches (weighted by their size):
+    one batch alone varies too much with its samples."""
+    total, n_samples = 0.0, 0
+    with torch.no_grad():
+        for inputs, labels in batches:
+            total += float(criterion(net(inputs.to(device)), labels.to(device))) * len(labels)
+            n_samples += len(labels)
+    return total / n_samples
+
+
+def _check_init_loss(loss: float, criterion, outputs, n_samples: int) -> list[Finding]:
     expected, count, text = _expected_init_loss(criterion, outputs)
-    details = {"loss": loss, "expected": expected}
+    details = {"loss": loss, "expected": expected, "n_samples": n_samples}
+    measured = f"最初の {n_samples} 件で測った初期損失 {loss:.4g}"
     if not math.isfinite(loss):
-        return [Finding("init_loss", "error", f"初期損失が {loss} です (NaN/Inf)。", details)]
+        return [Finding("init_loss", "error", f"{measured} は NaN/Inf です。", details)]
     if expected is None:
-        return [Finding("init_loss", "info", f"初期損失は {loss:.4g} です。", details)]
+        return [Finding("init_loss", "info", f"{measured} です。", details)]
     per_prediction, expected_per_prediction = loss / count, expected / count
     if per_prediction > expected_per_prediction + INIT_LOSS_EXCESS:
         return [Finding("init_loss", "warning",
-                        f"初期損失 {loss:.4g} が期待値 ({text}) よりずっと大きいです。何も学習していない"
+                        f"{measured} が期待値 ({text}) よりずっと大きいです。何も学習していない"
                         "モデルはどのクラスも同じ確率で予想するはずです。入力の正規化、重みの初期化 "
                         "(大きすぎる重み)、出力の数とクラス数、ラベルを確認してください。", details)]
     if per_prediction < 0.5 * expected_per_prediction:
         return [Finding("init_loss", "info",
-                        f"初期損失 {loss:.4g} が期待値 ({text}) よりずっと小さいです。すでに学習した"
-                        "モデル (事前学習済み、途中から再開) ならこれで正常です。作ったばかりのモデルなら、"
+                        f"{measured} が期待値 ({text}) よりずっと小さいです。すでに学習したモデル "
+                        "(事前学習済み、途中から再開) ならこれで正常です。作ったばかりのモデルなら、"
                         "入力から答えが分かってしまう情報 (ラベルの漏れ) がないか確認してください。",
                         details)]
-    return [Finding("init_loss", "ok", f"初期損失 {loss:.4g} は期待値 ({text}) に近く、妥当です。",
-                    details)]
+    return [Finding("init_loss", "ok", f"{measured} は期待値 ({text}) に近く、妥当です。", details)]
 
 
 def _check_optimizer_params(net: nn.Module, optimizer) -> list[Finding]:
@@ -950,9 +961,8 @@ def check_training(net: nn.Module, train_loader, criterion, optimizer, device, *
                 report += _check_targets(torch.cat([y.reshape(len(y), -1).float()
                                                     for _, y in batches]))
             report += _check_logit_activation(facts, criterion)
-            with torch.no_grad():
-                init_loss = float(criterion(outputs, labels))
-            report += _check_init_loss(init_loss, criterion, outputs)
+            report += _check_init_loss(_initial_loss(net, criterion, batches, device), criterion,
+                                       outputs, sum(len(y) for _, y in batches))
             report += _check_optimizer_params(net, optimizer)
             report += _check_dead_relu(net, [x.to(device) for x, _ in batches])
             report += _check_grad_flow(gradient_norms(net, inputs, labels, criterion), net,

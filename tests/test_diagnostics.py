@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
+from sklearn.model_selection import train_test_split
 from torch import nn, optim
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -303,6 +304,35 @@ def test_init_loss_tolerates_a_random_linear_model_on_raw_features():
         assert not report.has("init_loss"), (seed, report.get("init_loss"))
         losses.append(report.details("init_loss")["loss"])
     assert max(losses) > 2 * math.log(2)        # the draws do reach well above ln 2
+
+
+def test_init_loss_is_averaged_over_the_inspected_batches():
+    """Weights of 0.7 (inside PyTorch's default init range for 2 inputs) on iris in cm: the loss
+    over the 70 training rows is 3.34, but a first batch of 16 with many class-0 rows reaches
+    3.8-4.1, above ln 2 + 3."""
+    X, y = load_iris(return_X_y=True)
+    x_tr, _, y_tr, _ = train_test_split(X[:100, :2], y[:100], train_size=70, test_size=30,
+                                        random_state=123)
+    xt = torch.tensor(x_tr, dtype=torch.float32)
+    yt = torch.tensor(y_tr, dtype=torch.float32).view(-1, 1)
+    net, criterion = nn.Linear(2, 1), nn.BCEWithLogitsLoss()
+    with torch.no_grad():
+        net.weight.fill_(0.7)
+        net.bias.fill_(0.7)
+        whole = float(criterion(net(xt), yt))
+    first_batches = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        train_loader = DataLoader(TensorDataset(xt, yt), batch_size=16, shuffle=True)
+        with torch.no_grad():
+            xb, yb = next(iter(train_loader))
+            first_batches.append(float(criterion(net(xb), yb)))
+        torch.manual_seed(seed)                   # the same order for check_training
+        report = run(net, train_loader, criterion=criterion, overfit_steps=1)
+        assert not report.has("init_loss"), (seed, report.get("init_loss"))
+        details = report.details("init_loss")
+        assert details["n_samples"] == 70 and details["loss"] == pytest.approx(whole, rel=1e-5)
+    assert max(first_batches) > math.log(2) + 3 > whole
 
 
 def test_init_loss_fires_for_huge_initial_weights(digits):
