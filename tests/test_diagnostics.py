@@ -168,7 +168,7 @@ def test_shuffle_fires_on_class_sorted_data(digits):
 
 
 def imbalanced_digits(x, y):
-    """Digits '0' (85 images, 5%) against all other digits (1,617): labels 1 and 0."""
+    """Digits '0' (85 images, 5%) against all other digits (1,619 images): labels 1 and 0."""
     keep = torch.cat([torch.nonzero(y != 0).view(-1), torch.nonzero(y == 0).view(-1)[:85]])
     return x[keep], (y[keep] == 0).long()
 
