@@ -68,3 +68,32 @@ def test_notebook_uses_the_library_not_a_copy(path):
         if re.search(r"0\.4914|0\.4822|0\.4465", code):
             problems.append(f"cell {i} writes CIFAR-10's mean as numbers: use CIFAR10_MEAN / CIFAR10_STD")
     assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+MAX_CELL_LINES = 25
+LONG_CELL_REASON = "# 長いセル:"
+
+
+def joined_statement_lines(code: str) -> list[int]:
+    """Line numbers where two statements share a line (``a = 1; b = 2``)."""
+    compound = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef, ast.ClassDef)
+    simple = [node for node in ast.walk(ast.parse(code))
+              if isinstance(node, ast.stmt) and not isinstance(node, compound)]
+
+    def starts_where_other_ends(a, b):   # b ...; a   (a begins on the line where b ends)
+        return (b.end_lineno, b.end_col_offset) <= (a.lineno, a.col_offset) and a.lineno == b.end_lineno
+
+    return sorted({a.lineno for a in simple for b in simple if starts_where_other_ends(a, b)})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_hold_one_idea(path):
+    """A code cell is at most about 25 lines (or says why it is longer) and joins no statements with ';'."""
+    problems = []
+    for i, code in code_cells(path):
+        n_lines = len(code.splitlines())
+        if n_lines > MAX_CELL_LINES and not code.lstrip().startswith(LONG_CELL_REASON):
+            problems.append(f"cell {i} has {n_lines} lines: split it into cells of one idea, or "
+                            f"start it with '{LONG_CELL_REASON} <why>'")
+        problems += [f"cell {i} line {n} joins statements with ';'" for n in joined_statement_lines(code)]
+    assert not problems, f"{path.name}: " + "; ".join(problems)
