@@ -18,7 +18,6 @@ import json
 import time
 
 import numpy as np
-import torch
 
 from pythonlibs.fast_cifar import (Recipe, ResidualGroup, load_cifar10_tensors, make_fast_net,
                                    run_seeds)

@@ -1,7 +1,12 @@
-"""Shared fixtures of the unit tests."""
+"""Shared fixtures of the unit tests: small real data (scikit-learn's digits), thread count, GPU marker."""
 
+import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
+from torchvision import transforms
+
+from pythonlibs.data import ImageArrayDataset
 
 
 @pytest.fixture(scope="module")
@@ -22,3 +27,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def digits_uint8():
+    """scikit-learn's 1,797 real 8x8 digit images as uint8 (0..255), and their labels."""
+    data = load_digits()
+    return (data.images * (255 / 16)).round().astype(np.uint8), data.target
+
+
+@pytest.fixture(scope="session")
+def digits32_rgb(digits_uint8):
+    """The same digits as colour images (N, 32, 32, 3): each pixel 4x4, grey copied to R, G, B."""
+    images, labels = digits_uint8
+    images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
+    return np.repeat(images[..., None], 3, axis=3), labels
+
+
+@pytest.fixture
+def digits_dataset(digits_uint8):
+    """The digits as an ImageArrayDataset with ToTensor + Normalize(0.5, 0.5) (prepared once)."""
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5, 0.5)])
+    return ImageArrayDataset(*digits_uint8, [str(d) for d in range(10)], transform)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -21,23 +20,11 @@ NORMALISED = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """The 1,797 real 8x8 digit images (uint8, 0..255) and their labels."""
-    data = load_digits()
-    return (data.images * (255 / 16)).round().astype(np.uint8), data.target
-
-
-@pytest.fixture(scope="module")
-def colour_digits(digits):
+def colour_digits(digits_uint8):
     """The digits as 16x16 colour images, each channel scaled differently (so channels differ)."""
-    images = np.kron(digits[0], np.ones((1, 2, 2), dtype=np.uint8))
+    images = np.kron(digits_uint8[0], np.ones((1, 2, 2), dtype=np.uint8))
     colour = np.stack([images, images // 2, 255 - images], axis=3)
-    return colour, digits[1]
-
-
-@pytest.fixture
-def digits_dataset(digits):
-    return ImageArrayDataset(*digits, [str(d) for d in range(10)], NORMALISED)
+    return colour, digits_uint8[1]
 
 
 class AddNoise:
@@ -89,14 +76,14 @@ DETERMINISTIC_PIPELINES = {
 
 
 @pytest.mark.parametrize("name", DETERMINISTIC_PIPELINES)
-def test_known_deterministic_transforms_are_prepared_once(digits, name):
+def test_known_deterministic_transforms_are_prepared_once(digits_uint8, name):
     transform = DETERMINISTIC_PIPELINES[name]
-    dataset = ImageArrayDataset(digits[0][:100], digits[1][:100], range(10), transform)
+    dataset = ImageArrayDataset(digits_uint8[0][:100], digits_uint8[1][:100], range(10), transform)
     assert dataset.tensors is not None
-    expected = torch.stack([transform(Image.fromarray(image)) for image in digits[0][:100]])
+    expected = torch.stack([transform(Image.fromarray(image)) for image in digits_uint8[0][:100]])
     assert torch.equal(dataset.tensors[0], expected)
     x, y = dataset[5]
-    assert torch.equal(x, expected[5]) and y == digits[1][5]
+    assert torch.equal(x, expected[5]) and y == digits_uint8[1][5]
 
 
 CIFAR_NORMALISED_FLAT = transforms.Compose([
@@ -105,7 +92,7 @@ CIFAR_NORMALISED_FLAT = transforms.Compose([
 
 
 @pytest.mark.parametrize("images, transform", [
-    ("digits", transforms.ToTensor()), ("digits", NORMALISED),
+    ("digits_uint8", transforms.ToTensor()), ("digits_uint8", NORMALISED),
     ("colour_digits", transforms.ToTensor()), ("colour_digits", NORMALISED),
     ("colour_digits", CIFAR_NORMALISED_FLAT),
 ])
@@ -116,15 +103,15 @@ def test_vectorised_preparation_equals_the_per_image_path(request, images, trans
     assert torch.equal(dataset.tensors[0], per_image)   # bit for bit
 
 
-def test_data_is_read_only_and_reassigning_prepares_again(digits_dataset, digits):
+def test_data_is_read_only_and_reassigning_prepares_again(digits_dataset, digits_uint8):
     with pytest.raises(ValueError, match="read-only"):
         digits_dataset.data[0] = 0
     first = digits_dataset.tensors[0][0].clone()
-    digits_dataset.data = digits[0][::-1].copy()
-    digits_dataset.targets = digits[1][::-1]
+    digits_dataset.data = digits_uint8[0][::-1].copy()
+    digits_dataset.targets = digits_uint8[1][::-1]
     assert not torch.equal(digits_dataset.tensors[0][0], first)
     assert torch.equal(digits_dataset.tensors[0][-1], first)
-    assert digits[0].flags.writeable   # the caller's own array is left as it was
+    assert digits_uint8[0].flags.writeable   # the caller's own array is left as it was
 
 
 def test_image_array_dataset_rejects_bad_input():
@@ -134,8 +121,8 @@ def test_image_array_dataset_rejects_bad_input():
         ImageArrayDataset(np.zeros((4, 8, 8), dtype=np.uint8), [0] * 3, ["a"])
 
 
-def test_make_loader_uses_a_dataloader_for_random_transforms(digits):
-    dataset = ImageArrayDataset(*digits, range(10), RANDOM_PIPELINES["v1 flip"])
+def test_make_loader_uses_a_dataloader_for_random_transforms(digits_uint8):
+    dataset = ImageArrayDataset(*digits_uint8, range(10), RANDOM_PIPELINES["v1 flip"])
     assert isinstance(make_loader(dataset, 64, num_workers=0), DataLoader)
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.datasets import load_digits
 from torchvision import transforms
 
 import pythonlibs.datasets as ds
@@ -27,14 +26,6 @@ from pythonlibs.settings import QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS, is_
 MIRROR = mirror_dir()
 needs_mirror = pytest.mark.skipif(MIRROR is None or not MIRROR.is_dir(),
                                   reason="DLNB_DATA_MIRROR (e.g. ../shared/datasets) is not set; CI sets it")
-
-
-@pytest.fixture(scope="module")
-def digit_images():
-    """Real 8x8 digits as uint8 images, upscaled to 32x32 so that JPEG keeps them recognisable."""
-    data = load_digits()
-    images = (data.images * (255 / 16)).round().astype(np.uint8)
-    return np.kron(images, np.ones((1, 4, 4), dtype=np.uint8)), data.target
 
 
 def save_images(folder: Path, images, prefix="img", suffix=".png"):
@@ -103,8 +94,8 @@ def test_load_hymenoptera_from_mirror():
 
 # --- image folders -------------------------------------------------------------------------------
 
-def test_hidden_folders_and_files_are_not_classes(tmp_path, digit_images):
-    images, labels = digit_images
+def test_hidden_folders_and_files_are_not_classes(tmp_path, digits32_rgb):
+    images, labels = digits32_rgb
     save_images(tmp_path / "cat", images[labels == 3][:5])
     save_images(tmp_path / "dog", images[labels == 7][:4])
     save_images(tmp_path / ".ipynb_checkpoints", images[:2])    # JupyterLab makes these
@@ -113,9 +104,9 @@ def test_hidden_folders_and_files_are_not_classes(tmp_path, digit_images):
     assert folder.classes == ["cat", "dog"] and len(folder) == 9
 
 
-def test_an_unreadable_image_is_named(tmp_path, digit_images):
-    save_images(tmp_path / "cat", digit_images[0][:2])
-    save_images(tmp_path / "dog", digit_images[0][2:4])
+def test_an_unreadable_image_is_named(tmp_path, digits32_rgb):
+    save_images(tmp_path / "cat", digits32_rgb[0][:2])
+    save_images(tmp_path / "dog", digits32_rgb[0][2:4])
     (tmp_path / "dog" / "broken.jpg").write_bytes(b"not a jpeg at all")
     folder = ds.load_image_folder(tmp_path, transforms.ToTensor())
     with pytest.raises(ValueError, match=r"broken\.jpg を読めません"):
@@ -133,8 +124,8 @@ def test_load_image_folder_rejects_missing_or_empty_folders(tmp_path):
         ds.load_image_folder(tmp_path / "flat")
 
 
-def test_write_image_folder_never_touches_what_it_did_not_write(tmp_path, digit_images):
-    images, labels = digit_images
+def test_write_image_folder_never_touches_what_it_did_not_write(tmp_path, digits32_rgb):
+    images, labels = digits32_rgb
     splits = {"train": (images[:30], labels[:30] % 2), "val": (images[30:40], labels[30:40] % 2)}
     root = tmp_path / "cats_dogs"
     own = root / "train" / "cat" / "my_cat.jpg"
@@ -157,15 +148,15 @@ def test_write_image_folder_never_touches_what_it_did_not_write(tmp_path, digit_
 
 # --- archives: concurrency, interruptions, damage -----------------------------------------------
 
-def _make_archive(tmp_path, digit_images, marker="digits"):
+def _make_archive(tmp_path, digits32_rgb, marker="digits"):
     tree = tmp_path / "src" / marker
     for digit in range(10):
-        save_images(tree / str(digit), digit_images[0][digit_images[1] == digit])
+        save_images(tree / str(digit), digits32_rgb[0][digits32_rgb[1] == digit])
     archive = tmp_path / f"{marker}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(tree.rglob("*.png")):
             zf.write(path, path.relative_to(tree.parent))
-    return archive, len(digit_images[0])
+    return archive, len(digits32_rgb[0])
 
 
 def _extract_and_count(args):
@@ -174,8 +165,8 @@ def _extract_and_count(args):
     return len(list(tree.rglob("*.png")))
 
 
-def test_extract_archive_once(tmp_path, digit_images):
-    archive, n_files = _make_archive(tmp_path, digit_images)
+def test_extract_archive_once(tmp_path, digits32_rgb):
+    archive, n_files = _make_archive(tmp_path, digits32_rgb)
     dest = tmp_path / "data"
     tree = ds.extract_archive_once(archive, dest, "digits")
     assert len(list(tree.rglob("*.png"))) == n_files
@@ -185,8 +176,8 @@ def test_extract_archive_once(tmp_path, digit_images):
         ds.extract_archive_once(archive, dest, "other")
 
 
-def test_several_processes_extracting_at_once_all_get_the_whole_tree(tmp_path, digit_images):
-    archive, n_files = _make_archive(tmp_path, digit_images)
+def test_several_processes_extracting_at_once_all_get_the_whole_tree(tmp_path, digits32_rgb):
+    archive, n_files = _make_archive(tmp_path, digits32_rgb)
     dest = tmp_path / "data"
     with multiprocessing.get_context("fork").Pool(4) as pool:
         counts = pool.map(_extract_and_count, [(archive, dest)] * 4)
@@ -194,11 +185,11 @@ def test_several_processes_extracting_at_once_all_get_the_whole_tree(tmp_path, d
     assert sorted(p.name for p in dest.iterdir()) == [".digits.lock", "digits"]   # no leftovers
 
 
-def test_an_interrupted_extraction_is_completed_not_trusted(tmp_path, digit_images):
-    archive, n_files = _make_archive(tmp_path, digit_images)
+def test_an_interrupted_extraction_is_completed_not_trusted(tmp_path, digits32_rgb):
+    archive, n_files = _make_archive(tmp_path, digits32_rgb)
     dest = tmp_path / "data"
     partial = dest / "digits" / "0"                 # a run stopped after the first folder
-    save_images(partial, digit_images[0][:3], prefix="img")
+    save_images(partial, digits32_rgb[0][:3], prefix="img")
     (dest / ".digits.tmp-abc").mkdir()              # and its temporary folder
     tree = ds.extract_archive_once(archive, dest, "digits")
     assert len(list(tree.rglob("*.png"))) == n_files

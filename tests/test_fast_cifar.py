@@ -3,21 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 import pythonlibs.fast_cifar as fc
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def digits32():
-    """The 1,797 digits as uint8 colour images (N, 32, 32, 3): 8x8 -> 32x32, grey -> RGB."""
-    data = load_digits()
-    images = (data.images * (255 / 16)).round().astype(np.uint8)
-    images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
-    return np.repeat(images[..., None], 3, axis=3), data.target
 
 
 def index_images(n, size=8):
@@ -26,8 +16,8 @@ def index_images(n, size=8):
     return images.contiguous(), torch.arange(n)
 
 
-def test_images_to_tensor_shapes_and_normalisation(digits32):
-    images, labels = digits32
+def test_images_to_tensor_shapes_and_normalisation(digits32_rgb):
+    images, labels = digits32_rgb
     x, y = fc.images_to_tensor(images, labels, "cpu")
     assert x.shape == (len(images), 3, 32, 32) and x.dtype == torch.float32
     assert y.shape == (len(images),) and y.dtype == torch.long
@@ -39,8 +29,8 @@ def test_images_to_tensor_shapes_and_normalisation(digits32):
         fc.images_to_tensor(images.astype(np.float32), labels, "cpu")
 
 
-def test_random_flip_mirrors_some_images_and_keeps_others(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:200], digits32[1][:200], "cpu")
+def test_random_flip_mirrors_some_images_and_keeps_others(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:200], digits32_rgb[1][:200], "cpu")
     torch.manual_seed(0)
     out = fc.random_flip(x)
     assert out.shape == x.shape
@@ -50,8 +40,8 @@ def test_random_flip_mirrors_some_images_and_keeps_others(digits32):
     assert (same & ~mirrored).any() and (mirrored & ~same).any()
 
 
-def test_random_crop_is_a_shifted_window_of_the_padded_image(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:100], digits32[1][:100], "cpu")
+def test_random_crop_is_a_shifted_window_of_the_padded_image(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:100], digits32_rgb[1][:100], "cpu")
     torch.manual_seed(0)
     pad = 2
     out = fc.random_crop(x, pad, padding_mode="constant")
@@ -85,8 +75,8 @@ def test_loader_visits_every_sample_once_and_keeps_labels():
     assert len(drop) == 10 and all(len(y) == 10 for _, y in drop)
 
 
-def test_fast_net_shapes_and_whitening(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:256], digits32[1][:256], "cpu")
+def test_fast_net_shapes_and_whitening(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:256], digits32_rgb[1][:256], "cpu")
     net = fc.make_fast_net(widths=(16, 32, 32))
     assert net(x[:4]).shape == (4, 10)
     fc.init_whitening(net.whiten, x, eps=1e-6)
@@ -100,8 +90,8 @@ def test_fast_net_shapes_and_whitening(digits32):
     assert not net.whiten.weight.requires_grad
 
 
-def test_residual_group_adds_the_identity_shortcut(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:8], digits32[1][:8], "cpu")
+def test_residual_group_adds_the_identity_shortcut(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:8], digits32_rgb[1][:8], "cpu")
     group = fc.ResidualGroup(3, 8).eval()
     assert group(x).shape == (8, 8, 16, 16)
     with torch.no_grad():
@@ -145,8 +135,8 @@ def test_optimizer_groups_and_lookahead():
     assert torch.allclose(net.head.weight, changed + 1.0)
 
 
-def test_tta_shapes_and_mirror_invariance(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:8], digits32[1][:8], "cpu")
+def test_tta_shapes_and_mirror_invariance(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:8], digits32_rgb[1][:8], "cpu")
     net = fc.make_fast_net(widths=(8, 16, 16)).eval()
     for level in (0, 1, 2):
         assert fc.predict_tta(net, x, level).shape == (8, 10)
@@ -154,8 +144,8 @@ def test_tta_shapes_and_mirror_invariance(digits32):
     assert torch.allclose(fc.predict_tta(net, x, 1), fc.predict_tta(net, x.flip(3), 1), atol=1e-5)
 
 
-def test_channels_last_layout_gives_the_same_outputs(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:16], digits32[1][:16], "cpu")
+def test_channels_last_layout_gives_the_same_outputs(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:16], digits32_rgb[1][:16], "cpu")
     torch.manual_seed(0)
     reference = fc.make_fast_net(widths=(8, 16, 16)).eval()
     fast = fc.make_fast_net(widths=(8, 16, 16)).eval()
@@ -172,8 +162,8 @@ def test_channels_last_layout_gives_the_same_outputs(digits32):
     assert plain.groups[0].conv1.weight.is_contiguous()
 
 
-def test_a_short_training_learns_digits(digits32):
-    images, labels = digits32
+def test_a_short_training_learns_digits(digits32_rgb):
+    images, labels = digits32_rgb
     x, y = fc.images_to_tensor(images[:, ::2, ::2], labels, "cpu")     # 16x16: 4x cheaper
     recipe = fc.Recipe(epochs=8, batch_size=100, tta_level=1)
     net = fc.make_fast_net(widths=(8, 16, 16))

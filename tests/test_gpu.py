@@ -8,7 +8,6 @@ reproducibility that ``torch_seed`` promises on a GPU.
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -19,21 +18,13 @@ from pythonlibs.training import evaluate, fit
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(scope="module")
-def digits32():
-    data = load_digits()
-    images = (data.images * (255 / 16)).round().astype(np.uint8)
-    images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
-    return np.repeat(images[..., None], 3, axis=3), data.target
-
-
 def small_cnn():
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10))
 
 
-def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32):
-    x, y = fc.images_to_tensor(*digits32, "cpu")
+def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32_rgb):
+    x, y = fc.images_to_tensor(*digits32_rgb, "cpu")
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, pin_memory=True)
 
     def run():
@@ -52,8 +43,8 @@ def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32):
 
 
 @pytest.mark.parametrize("compile_net", [False, True])
-def test_fast_recipe_on_cuda_with_mixed_precision(digits32, compile_net):
-    x, y = fc.images_to_tensor(*digits32, "cuda")
+def test_fast_recipe_on_cuda_with_mixed_precision(digits32_rgb, compile_net):
+    x, y = fc.images_to_tensor(*digits32_rgb, "cuda")
     recipe = fc.Recipe(epochs=4, batch_size=200, compile=compile_net)
     result = fc.train_fast(fc.make_fast_net(widths=(16, 32, 32)), x[:1500], y[:1500], x[1500:],
                            y[1500:], recipe, seed=0, verbose=False)
@@ -69,8 +60,8 @@ def test_autocast_and_grad_scaler_on_cuda():
     assert scaler.is_enabled() == (not torch.cuda.is_bf16_supported())
 
 
-def test_channels_last_on_cuda_gives_the_same_outputs(digits32):
-    x, _ = fc.images_to_tensor(digits32[0][:16], digits32[1][:16], "cuda")
+def test_channels_last_on_cuda_gives_the_same_outputs(digits32_rgb):
+    x, _ = fc.images_to_tensor(digits32_rgb[0][:16], digits32_rgb[1][:16], "cuda")
     torch.manual_seed(0)
     reference = fc.make_fast_net(widths=(8, 16, 16)).cuda().eval()
     fast = fc.make_fast_net(widths=(8, 16, 16)).eval()

@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_iris
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
@@ -24,14 +24,6 @@ from pythonlibs.plotting import (JAPANESE_FONT, evaluate_history, find_normalize
 def _close_figures():
     yield
     matplotlib.pyplot.close("all")
-
-
-@pytest.fixture
-def digits_dataset():
-    data = load_digits()
-    images = (data.images * (255 / 16)).round().astype(np.uint8)
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5, 0.5)])
-    return ImageArrayDataset(images, data.target, [str(d) for d in range(10)], transform)
 
 
 def test_evaluate_history_plots_two_curves_with_japanese_labels(capsys):

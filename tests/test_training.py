@@ -5,12 +5,11 @@ import signal
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_iris
 from torch import nn, optim
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from torchvision import transforms
 
-from pythonlibs.data import ImageArrayDataset, make_loader
+from pythonlibs.data import make_loader
 from pythonlibs.runtime import torch_seed
 from pythonlibs.training import (count_correct, eval_loss, eval_mode, evaluate, fit,
                                  load_checkpoint, parameters_in_optimizer, predicted_classes,
@@ -23,15 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def iris():
     data = load_iris()
     return torch.tensor(data.data, dtype=torch.float32), torch.tensor(data.target)
-
-
-@pytest.fixture
-def digits_dataset():
-    """The 1,797 real 8x8 digit images as an ImageArrayDataset, pixels 0..255, normalised."""
-    data = load_digits()
-    images = (data.images * (255 / 16)).round().astype(np.uint8)
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5, 0.5)])
-    return ImageArrayDataset(images, data.target, [str(d) for d in range(10)], transform)
 
 
 def small_mlp(n_in=64, n_out=10):
