@@ -35,7 +35,8 @@ from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import check_integrity, download_url
 
 from pythonlibs.data import ImageArrayDataset, quick_subset, stratified_indices
-from pythonlibs.settings import data_dir, mirror_dir, quick_per_class
+from pythonlibs.settings import data_dir, mirror_dir
+from pythonlibs.settings import quick_per_class as quick_mode_per_class   # not the parameter below
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "MNIST_CLASSES", "HYMENOPTERA_URL",
@@ -58,7 +59,8 @@ GENERATED_STAMP = ".dlnb-generated"   # lists the files write_image_folder creat
 MIXING_SEED = 0
 
 # errno values that mean "this folder cannot take the data" rather than "the data is bad"
-UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+UNWRITABLE = {getattr(errno, name) for name in ("EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EFBIG")
+              if hasattr(errno, name)}   # EDQUOT is not defined on Windows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,13 +302,12 @@ def _remove_listed(root: Path, record: Path) -> None:
 # MNIST and CIFAR-10 as arrays
 # ---------------------------------------------------------------------------------------------
 
-def _chosen_order(labels: np.ndarray, train: bool) -> np.ndarray:
+def _chosen_order(labels: np.ndarray, per_class: int | None) -> np.ndarray:
     """Indices of the items a loader returns, in order: mixed if the source is sorted by class,
-    then the quick-mode subset (which keeps that order)."""
+    then (``per_class`` given: quick mode) a stratified subset, which keeps that order."""
     order = np.arange(len(labels))
     if len(labels) > 1 and np.all(np.diff(labels) >= 0):
         order = np.random.default_rng(MIXING_SEED).permutation(len(labels))
-    per_class = quick_per_class(train)
     if per_class is not None:
         order = order[stratified_indices(labels[order], per_class)]
     return order
@@ -342,7 +343,7 @@ def _mnist_arrays(train: bool, root: Path, mirror: Path | None, per_class: int |
         print(f"MNIST: ダウンロードできないため、オフラインミラー {mirror} から読み込みました "
               f"({'訓練' if train else 'テスト'} {len(ds)} 枚)。")
     images, labels = ds.data.numpy(), ds.targets.numpy()
-    order = _chosen_order(labels, train)
+    order = _chosen_order(labels, per_class)
     return _read_only(images[order], labels[order])
 
 
@@ -355,17 +356,17 @@ def load_mnist(train: bool = True, transform=None) -> ImageArrayDataset:
     by ``DLNB_DATA_MIRROR`` (whose training set has 5,000 real images, not 60,000).  In quick
     mode it returns a fixed stratified subset.
     """
-    images, labels = _mnist_arrays(train, data_dir(), mirror_dir(), quick_per_class(train))
+    images, labels = _mnist_arrays(train, data_dir(), mirror_dir(), quick_mode_per_class(train))
     return ImageArrayDataset(images, labels, MNIST_CLASSES, transform)
 
 
-def _decode_folder(root: Path, classes, train: bool):
+def _decode_folder(root: Path, classes, per_class: int | None):
     """Decode the JPEGs of an ImageFolder tree (in the loader's order and subset) into arrays."""
     folder = VisibleImageFolder(root)
     if list(folder.classes) != list(classes):
         raise RuntimeError(f"{root} のクラスフォルダが想定と違います: {folder.classes}")
     targets = np.asarray(folder.targets)
-    order = _chosen_order(targets, train)
+    order = _chosen_order(targets, per_class)
     images = np.stack([np.asarray(_open_rgb(folder.samples[i][0])) for i in order])
     return images, targets[order]
 
@@ -376,11 +377,11 @@ def _cifar10_arrays(train: bool, root: Path, mirror: Path | None, per_class: int
     try:
         ds = _torchvision_dataset(tv_datasets.CIFAR10, root, train)
         images, labels = np.asarray(ds.data), np.asarray(ds.targets)
-        order = _chosen_order(labels, train)
+        order = _chosen_order(labels, per_class)
         return _read_only(images[order], labels[order])
     except _download_errors() as error:
         tree = _mirror_tree("cifar10-images.zip", "cifar10-images", "CIFAR-10", error)
-    images, labels = _decode_folder(tree / ("train" if train else "test"), CIFAR10_CLASSES, train)
+    images, labels = _decode_folder(tree / ("train" if train else "test"), CIFAR10_CLASSES, per_class)
     print(f"CIFAR-10: ダウンロードできないため、オフラインミラーの JPEG 版から読み込みました "
           f"({'訓練' if train else 'テスト'} {len(images)} 枚)。")
     return _read_only(images, labels)
@@ -393,7 +394,7 @@ def load_cifar10(train: bool = True, transform=None) -> ImageArrayDataset:
     ``cifar10-images.zip`` from ``DLNB_DATA_MIRROR`` (once) and reads the JPEGs.  In quick mode
     it returns a fixed stratified subset.
     """
-    images, labels = _cifar10_arrays(train, data_dir(), mirror_dir(), quick_per_class(train))
+    images, labels = _cifar10_arrays(train, data_dir(), mirror_dir(), quick_mode_per_class(train))
     return ImageArrayDataset(images, labels, CIFAR10_CLASSES, transform)
 
 
