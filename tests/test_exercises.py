@@ -1,0 +1,138 @@
+"""The exercises (演習): every solution passes its check, every check rejects a wrong answer with
+its hint, an unanswered exercise says 未回答, and the learner version runs top to bottom.
+
+Wrong answers live in ``tests/exercise_answers/<chapter>.py`` as ``WRONG = {key: [(answer,
+hint fragment), ...]}``.
+"""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from pythonlibs.exercises import SOLUTION_MARK, check_exercise, registered_exercises
+from pythonlibs.exercises.student import learner_version, write_learner_versions
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CALL = re.compile(r'check_(exercise|solution)\("([^"]+)"')
+SOLUTION_PRELUDE = """\
+import math
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn, optim
+from pythonlibs.exercises import check_solution
+"""
+
+
+def exercise_cells(path: Path) -> dict[str, dict[str, str]]:
+    """{key: {"learner": code, "solution": code}} of a notebook's exercise cells."""
+    found = {}
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        code = "".join(cell["source"])
+        for kind, key in CALL.findall(code):
+            role = "solution" if kind == "solution" else "learner"
+            if role == "solution" and not code.startswith(SOLUTION_MARK):
+                raise AssertionError(f"{path.name}: the solution of {key} must start with '{SOLUTION_MARK}'")
+            if role in found.setdefault(key, {}):
+                raise AssertionError(f"{path.name}: exercise {key} has two {role} cells")
+            found[key][role] = code
+    return found
+
+
+def chapter_of(path: Path) -> str:
+    """ch03_first_ml.ipynb -> "ch03"."""
+    return path.name.split("_")[0]
+
+
+ALL_EXERCISES = {key: (path, cells) for path in NOTEBOOKS
+                 for key, cells in exercise_cells(path).items()}
+
+
+def wrong_answers() -> dict:
+    """Every chapter's WRONG table from tests/exercise_answers/."""
+    table = {}
+    for file in sorted((Path(__file__).parent / "exercise_answers").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"wrong_{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        table.update(module.WRONG)
+    return table
+
+
+WRONG = wrong_answers()
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if exercise_cells(p)], ids=lambda p: p.name)
+def test_each_exercise_has_a_learner_cell_a_solution_and_a_check(path):
+    cells = exercise_cells(path)
+    registered = {e.key for e in registered_exercises(chapter_of(path))}
+    assert set(cells) == registered, f"{path.name}: notebook {sorted(cells)} vs checks {sorted(registered)}"
+    for key, roles in cells.items():
+        assert set(roles) == {"learner", "solution"}, f"{path.name}: exercise {key} has {sorted(roles)}"
+        assert "raise NotImplementedError" in roles["learner"], f"{key}: the learner cell must start unanswered"
+
+
+@pytest.mark.parametrize("key", sorted(ALL_EXERCISES))
+def test_the_solution_passes_its_check(key):
+    path, cells = ALL_EXERCISES[key]
+    exec(compile(SOLUTION_PRELUDE + cells["solution"], f"{path.name}:{key}", "exec"), {})
+
+
+@pytest.mark.parametrize("key", sorted(ALL_EXERCISES))
+def test_an_unanswered_exercise_says_so_without_raising(key, capsys):
+    def not_yet(*args, **kwargs):
+        raise NotImplementedError
+    assert check_exercise(key, not_yet) is None
+    assert check_exercise(key, ...) is None
+    assert "未回答" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", sorted(ALL_EXERCISES))
+def test_a_wrong_answer_gets_its_hint(key, capsys):
+    assert WRONG.get(key), f"exercise {key} has no wrong answer in tests/exercise_answers/"
+    for answer, hint in WRONG[key]:
+        assert check_exercise(key, answer) is False, f"{key}: {answer.__name__} was accepted"
+        out = capsys.readouterr().out
+        assert "❌" in out and hint in out, f"{key}: {answer.__name__} got: {out}"
+
+
+def exercise_keys(notebook: dict) -> set[str]:
+    """The exercise keys a notebook's code cells check."""
+    return {key for cell in notebook["cells"] if cell["cell_type"] == "code"
+            for _, key in CALL.findall("".join(cell["source"]))}
+
+
+def test_the_learner_version_has_no_solutions():
+    for path in NOTEBOOKS:
+        learner = learner_version(json.loads(path.read_text(encoding="utf-8")))
+        text = json.dumps(learner, ensure_ascii=False)
+        assert "check_solution(" not in text and "> 解答例" not in text, path.name
+        assert exercise_keys(learner) == set(exercise_cells(path)), path.name
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if exercise_cells(p)], ids=lambda p: p.name)
+def test_the_learner_version_runs_top_to_bottom_and_says_unanswered(path, tmp_path):
+    learner = learner_version(json.loads(path.read_text(encoding="utf-8")))
+    notebook = nbformat.reads(json.dumps(learner), as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for output in cell.outputs)
+    for key in exercise_cells(path):
+        assert f"📝 演習 {key} (" in printed, f"{path.name}: exercise {key} did not say 未回答"
+
+
+def test_student_command_writes_every_notebook(tmp_path):
+    written = write_learner_versions(ROOT / "notebooks", tmp_path / "student")
+    assert [p.name for p, _ in written] == [p.name for p in NOTEBOOKS]
+    assert sum(removed for _, removed in written) == len(ALL_EXERCISES)
+    with pytest.raises(ValueError, match="別のフォルダ"):
+        write_learner_versions(ROOT / "notebooks", ROOT / "notebooks")
