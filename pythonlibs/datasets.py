@@ -167,7 +167,7 @@ def extract_archive_once(archive, dest, marker: str) -> Path:
             return target
         for leftover in dest.glob(f".{marker}.tmp-*"):   # our own, from an interrupted run
             shutil.rmtree(leftover, ignore_errors=True)
-        print(f"{archive.name} を {dest} に展開しています…")
+        print(f"{archive.name} をデータ用フォルダに展開しています (初回だけ)…")
         with _open_zip(archive) as zf:
             if target.exists():
                 zf.extractall(dest, members=_missing_members(zf, dest))
@@ -340,7 +340,7 @@ def _mnist_arrays(train: bool, root: Path, mirror: Path | None, per_class: int |
             ds = tv_datasets.MNIST(root=str(mirror), train=train, download=False)
         except RuntimeError:
             raise _data_missing("MNIST", error, "MNIST/raw/") from None
-        print(f"MNIST: ダウンロードできないため、オフラインミラー {mirror} から読み込みました "
+        print(f"MNIST: ダウンロードできないため、オフラインミラー (DLNB_DATA_MIRROR) から読み込みました "
               f"({'訓練' if train else 'テスト'} {len(ds)} 枚)。")
     images, labels = ds.data.numpy(), ds.targets.numpy()
     order = _chosen_order(labels, per_class)

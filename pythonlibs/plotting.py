@@ -54,6 +54,9 @@ JAPANESE_FONT = setup_japanese_font()
 def evaluate_history(history, title: str | None = None) -> None:
     """Print the first and last validation figures and plot the loss and accuracy curves.
 
+    The first row of ``history`` is the state after the first epoch, and is labelled so (the
+    book calls it 初期状態, which it is not).
+
     ``title`` (optional, not in the book) names the run in the two plot titles.
 
     Returns nothing, as in the book: a returned figure would be drawn a second time when the
@@ -63,8 +66,9 @@ def evaluate_history(history, title: str | None = None) -> None:
     if history.ndim != 2 or history.shape[1] != 5 or len(history) == 0:
         raise ValueError("history は fit が返す (エポック数, 5) の配列にしてください "
                          f"(受け取った形: {history.shape})。")
-    print(f"初期状態: 損失: {history[0, 3]:.5f} 精度: {history[0, 4]:.5f}")
-    print(f"最終状態: 損失: {history[-1, 3]:.5f} 精度: {history[-1, 4]:.5f}")
+    first, last = int(history[0, 0]), int(history[-1, 0])
+    print(f"最初の記録 (エポック {first} の後) 検証: 損失: {history[0, 3]:.5f} 精度: {history[0, 4]:.5f}")
+    print(f"最後の記録 (エポック {last} の後) 検証: 損失: {history[-1, 3]:.5f} 精度: {history[-1, 4]:.5f}")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
     marker = "o" if len(history) < 10 else None  # a short history would be hard to see
     for ax, col, name in ((ax_loss, 1, "損失"), (ax_acc, 2, "精度")):

@@ -31,8 +31,8 @@ def test_evaluate_history_plots_two_curves_with_japanese_labels(capsys):
     evaluate_history(history)
     fig = matplotlib.pyplot.gcf()  # Agg backend: show() leaves the figure open
     out = capsys.readouterr().out
-    assert "初期状態: 損失: 1.10000 精度: 0.40000" in out
-    assert "最終状態: 損失: 0.70000 精度: 0.70000" in out
+    assert "最初の記録 (エポック 1 の後) 検証: 損失: 1.10000 精度: 0.40000" in out
+    assert "最後の記録 (エポック 2 の後) 検証: 損失: 0.70000 精度: 0.70000" in out
     loss_ax, acc_ax = fig.axes
     assert [len(line.get_xdata()) for line in loss_ax.lines] == [2, 2]
     assert "損失" in loss_ax.get_ylabel() and "精度" in acc_ax.get_ylabel()
