@@ -22,8 +22,8 @@ from torchvision.transforms import v2
 from pythonlibs.training import (check_loader, eval_mode, model_outputs, predicted_classes,
                                  split_batch)
 
-__all__ = ["setup_japanese_font", "JAPANESE_FONT", "evaluate_history", "show_images_labels",
-           "to_picture", "find_normalize"]
+__all__ = ["setup_japanese_font", "JAPANESE_FONT", "evaluate_history", "draw_learning_curves",
+           "show_images_labels", "to_picture", "find_normalize"]
 
 NORMALIZE_TYPES = (transforms.Normalize, v2.Normalize)
 
@@ -69,9 +69,21 @@ def evaluate_history(history, title: str | None = None) -> None:
     first, last = int(history[0, 0]), int(history[-1, 0])
     print(f"最初の記録 (エポック {first} の後) 検証: 損失: {history[0, 3]:.5f} 精度: {history[0, 4]:.5f}")
     print(f"最後の記録 (エポック {last} の後) 検証: 損失: {history[-1, 3]:.5f} 精度: {history[-1, 4]:.5f}")
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
-    marker = "o" if len(history) < 10 else None  # a short history would be hard to see
-    for ax, col, name in ((ax_loss, 1, "損失"), (ax_acc, 2, "精度")):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    draw_learning_curves(axes, history, title)
+    fig.tight_layout()
+    plt.show()
+
+
+def draw_learning_curves(axes, history, title: str | None = None) -> None:
+    """Draw the loss (``axes[0]``) and accuracy (``axes[1]``) curves of a ``fit`` history.
+
+    Training is blue, validation black; a short history gets markers so that its few points
+    can be seen.  Used by ``evaluate_history`` and by the live curves of ``fit``.
+    """
+    history = np.asarray(history, dtype=float)
+    marker = "o" if len(history) < 10 else None
+    for ax, col, name in ((axes[0], 1, "損失"), (axes[1], 2, "精度")):
         ax.plot(history[:, 0], history[:, col], "b", marker=marker, label="訓練")
         ax.plot(history[:, 0], history[:, col + 2], "k", marker=marker, label="検証")
         ax.set_xlabel("繰り返し回数 (エポック)")
@@ -80,8 +92,6 @@ def evaluate_history(history, title: str | None = None) -> None:
         ax.set_title(f"学習曲線 ({name})" if title is None else f"{title}: {name}")
         ax.grid(True, alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    plt.show()
 
 
 def _parts(transform):

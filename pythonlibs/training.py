@@ -300,7 +300,19 @@ def evaluate(net: nn.Module, loader, criterion, device) -> tuple[float, float]:
         return _run_epoch(net, loader, criterion, device)
 
 
-def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device, history=None):
+def _live_view(live, num_epochs: int):
+    """The live curves of ``fit``, only in a notebook: by default when more than one epoch runs."""
+    # Imported here, not at the top: the interactive views draw with plotting, which imports
+    # this module.
+    from pythonlibs.interactive import LiveCurves, in_notebook
+
+    if live is None:
+        live = num_epochs > 1
+    return LiveCurves() if live and in_notebook() else None
+
+
+def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device, history=None,
+        live=None):
     """Train ``net`` for ``num_epochs`` and record loss and accuracy after every epoch.
 
     Same signature as the book.  ``history`` holds rows ``[epoch, train_loss, train_acc,
@@ -311,12 +323,18 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
     change; the validation figures are computed afterwards in ``eval()`` mode without gradients.
     Interrupting (Jupyter's stop button, Ctrl-C) returns the rows of the finished epochs.
     As in the book, ``net`` is left in ``eval()`` mode, ready to predict.
+
+    ``live`` (not in the book): in a notebook, redraw the learning curves in place after every
+    epoch; the last figure stays in the cell's output.  The default (None) does so when more
+    than one epoch is trained, ``live=True`` also for one, ``live=False`` never.  Outside a
+    notebook there is nothing to redraw, and nothing is drawn.
     """
     num_epochs = _check_num_epochs(num_epochs)
     history = _check_history(history)
     check_loader(train_loader, "train_loader")
     check_loader(test_loader, "test_loader")
     _check_optimizer(net, optimizer)
+    view = _live_view(live, num_epochs)
     net.to(device)
     base_epoch = int(history[-1, 0]) if len(history) else 0
     last_epoch = base_epoch + num_epochs
@@ -330,6 +348,8 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
             print(f"Epoch [{epoch}/{last_epoch}], loss: {train_loss:.5f} "
                   f"acc: {train_acc:.5f} val_loss: {val_loss:.5f}, val_acc: {val_acc:.5f}")
             rows.append(np.array([[epoch, train_loss, train_acc, val_loss, val_acc]]))
+            if view is not None:
+                view.update(np.vstack(rows))
     except KeyboardInterrupt:
         print(f"⏹ 中断しました: 終わった {len(rows) - 1} エポック分の履歴を返します (モデルの重みには"
               "中断したエポックの途中までの学習も入っています)。")

@@ -1,0 +1,123 @@
+"""Interactive views: live training curves and explorable figures.
+
+Nothing depends on a widget.  ``LiveCurves`` keeps exactly one image in the cell's output and
+replaces it after every epoch, so the final curves stay as a static image when the notebook is
+saved or run headless (CI).  ``explore`` first draws the static figure for the controls' start
+values, the one the text describes; the ipywidgets controls below it only redraw a copy.
+
+The computation behind each control is a plain function in one of the topic modules of this
+package (``optimization``, ...), unit-tested with the values a learner might choose.
+
+Why not livelossplot or fastprogress for the live curves: livelossplot redraws by clearing the
+cell's output, which also wipes ``fit``'s epoch log and progress bar; fastprogress replaces the
+tqdm bar that ``fit`` already shows.  IPython's display handles update one image in place in
+JupyterLab, Colab, VS Code and nbclient alike, and need no extra package.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pythonlibs.plotting import draw_learning_curves
+
+__all__ = ["in_notebook", "figure_png", "history_png", "LiveCurves", "explore", "control_panel"]
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Notebook, Colab, VS Code, nbclient in CI)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes (drawn without pyplot, so no second copy appears in the cell)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def history_png(history, title: str | None = None) -> bytes:
+    """The loss and accuracy curves of a ``fit`` history, as PNG bytes."""
+    fig = Figure(figsize=(10, 3.2))
+    draw_learning_curves(fig.subplots(1, 2), np.asarray(history, dtype=float), title)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def _ipython_display(obj, display_id: bool):
+    from IPython.display import display
+    return display(obj, display_id=display_id)
+
+
+class LiveCurves:
+    """The learning curves of a running ``fit``, redrawn in place after every epoch.
+
+    The first ``update`` displays one image; every later one replaces it through IPython's
+    display handle.  ``show`` is IPython's ``display`` (a test may pass its own function with
+    the same signature).
+    """
+
+    def __init__(self, title: str | None = None, show=None):
+        self.title = title
+        self._show = show or _ipython_display
+        self._handle = None
+        self.updates = 0
+
+    def update(self, history) -> None:
+        """Draw ``history`` (rows [epoch, train_loss, train_acc, val_loss, val_acc])."""
+        from IPython.display import Image
+
+        image = Image(data=history_png(history, self.title), format="png")
+        if self._handle is None:
+            self._handle = self._show(image, display_id=True)
+        else:
+            self._handle.update(image)
+        self.updates += 1
+
+
+def explore(draw, figsize=(6, 4), **controls):
+    """A figure to play with: ``draw(fig, **values)`` with one ipywidgets control per value.
+
+    Draws the static figure for the controls' start values first (what the notebook's text
+    describes, and what stays when the notebook runs headless), then, in a notebook, shows the
+    controls and an area below them where a copy is redrawn on every change.  Nothing depends
+    on moving the controls.  Returns the controls' box (None outside a notebook).
+    """
+    import matplotlib.pyplot as plt
+
+    values = {name: control.value for name, control in controls.items()}
+    draw(plt.figure(figsize=figsize), **values)
+    plt.show()
+    if not in_notebook():
+        return None
+    from IPython.display import display
+
+    box = control_panel(draw, figsize, **controls)
+    display(box)
+    return box
+
+
+def control_panel(draw, figsize=(6, 4), **controls):
+    """The controls of ``explore`` above an output area that redraws ``draw`` on every change."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    output = widgets.Output()
+
+    def redraw(_change=None):
+        with output:
+            output.clear_output(wait=True)
+            draw(plt.figure(figsize=figsize), **{name: c.value for name, c in controls.items()})
+            plt.show()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return widgets.VBox([widgets.HTML("<b>動かしてみよう</b> (上の図はそのまま残ります):"),
+                         *controls.values(), output])
