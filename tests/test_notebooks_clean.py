@@ -97,3 +97,19 @@ def test_cells_hold_one_idea(path):
                             f"start it with '{LONG_CELL_REASON} <why>'")
         problems += [f"cell {i} line {n} joins statements with ';'" for n in joined_statement_lines(code)]
     assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_assert_says_in_japanese_what_went_wrong(path):
+    """A check in a notebook reads as a lesson: ``assert cond, "…"`` with a Japanese message."""
+    problems = []
+    for i, code in code_cells(path):
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Assert):
+                message = ast.get_source_segment(code, node.msg) if node.msg else ""
+                if not JAPANESE.search(message or ""):
+                    problems.append(f"cell {i} line {node.lineno}: assert without a Japanese message")
+    assert not problems, f"{path.name}: " + "; ".join(problems)
