@@ -4,6 +4,8 @@
     python course.py lab                 open the notebooks in JupyterLab (Japanese UI by default)
     python course.py test [--full] [...] run the tests: quick mode unless --full; extra arguments go to pytest
     python course.py student [folder]    write the learner version (no worked solutions), default student/
+    python course.py mirror FOLDER       download every dataset and weight file into a classroom mirror
+    python course.py mirror --check FOLDER   say what a mirror holds
 
 Each command first creates the environment (``.venv``, or ``DLNB_VENV``) from requirements.txt if it
 is missing, and installs again when requirements.txt or pyproject.toml changed.  ``PYTHON`` names
@@ -263,8 +265,14 @@ def lab_command(python, args, is_root=False):
     return [str(python), "-m", "jupyter", "lab", "--notebook-dir=notebooks"] + root_flag + list(args)
 
 
+def mirror_command(python, args):
+    """``mirror FOLDER`` builds a classroom mirror, ``mirror --check FOLDER`` checks one."""
+    action = "check" if "--check" in args else "build"
+    return [str(python), "-m", "pythonlibs.mirror", action] + [arg for arg in args if arg != "--check"]
+
+
 USAGE = ("使い方 / usage: python course.py lab | python course.py test [--full] [pytest の引数] | "
-         "python course.py student [出力先]")
+         "python course.py student [出力先] | python course.py mirror [--check] フォルダ")
 
 
 def run(command, environ):
@@ -275,7 +283,7 @@ def run(command, environ):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     name, args = (argv[0], argv[1:]) if argv else ("", [])
-    if name not in ("lab", "test", "student"):
+    if name not in ("lab", "test", "student", "mirror"):
         print(USAGE, file=sys.stderr)
         return 2
     environ = dict(os.environ)
@@ -288,6 +296,8 @@ def main(argv=None):
     if name == "student":
         return run([str(python), "-m", "pythonlibs.exercises", "student", "notebooks",
                     args[0] if args else "student"], environ)
+    if name == "mirror":
+        return run(mirror_command(python, args), environ)
     has_dot = ensure_dot(environ)
     if not has_dot:
         print(graphviz_hint(), file=sys.stderr)

@@ -35,13 +35,14 @@ from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import check_integrity, download_url
 
 from pythonlibs.data import ImageArrayDataset, quick_subset, stratified_indices
-from pythonlibs.settings import data_dir, mirror_dir
+from pythonlibs.settings import PROJECT_ROOT, data_dir, mirror_dir
 from pythonlibs.settings import quick_per_class as quick_mode_per_class   # not the parameter below
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "MNIST_CLASSES", "HYMENOPTERA_URL",
     "load_mnist", "load_cifar10", "load_image_folder", "load_hymenoptera",
     "extract_archive_once", "write_image_folder", "VisibleImageFolder",
+    "MIRROR_DATASETS", "download_datasets", "describe_datasets",
 ]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -104,9 +105,10 @@ def _data_missing(name: str, error: Exception | None, expected: str) -> RuntimeE
         f"{name} を用意できませんでした。\n"
         f"  ダウンロード先 {data_dir()}: {failed}\n"
         f"  オフラインミラー DLNB_DATA_MIRROR: {mirror or '未設定'} ({expected} が見つかりません)\n"
-        "対処: インターネットにつないで再実行するか、データセットのミラー (例: ../shared/datasets) を "
-        "DLNB_DATA_MIRROR に設定してください。データ用フォルダに書き込めない場合は DLNB_DATA_DIR で"
-        "別のフォルダを指定します。README の「データの置き場所」を参照。")
+        "対処: インターネットにつないで再実行するか、教室用ミラー (インターネットのあるマシンで "
+        "./course mirror フォルダ で作れます) のフォルダを DLNB_DATA_MIRROR に設定してください。"
+        "データ用フォルダに書き込めない場合は DLNB_DATA_DIR で別のフォルダを指定します。"
+        "README の「オフラインで使う」「データの置き場所」を参照。")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,9 +344,22 @@ def _mnist_arrays(train: bool, root: Path, mirror: Path | None, per_class: int |
             raise _data_missing("MNIST", error, "MNIST/raw/") from None
         print(f"MNIST: ダウンロードできないため、オフラインミラー (DLNB_DATA_MIRROR) から読み込みました "
               f"({'訓練' if train else 'テスト'} {len(ds)} 枚)。")
+        if train and per_class is None and len(ds) < MNIST_TRAIN_SIZE:
+            print(_small_mnist_banner(len(ds)))
     images, labels = ds.data.numpy(), ds.targets.numpy()
     order = _chosen_order(labels, per_class)
     return _read_only(images[order], labels[order])
+
+
+MNIST_TRAIN_SIZE = 60_000
+
+
+def _small_mnist_banner(n: int) -> str:
+    """The loud notice of a full-mode run on the mirror's smaller MNIST training set."""
+    line = "!" * 78
+    return (f"{line}\n!! 注意: このミラーの MNIST 訓練データは {n:,} 枚です (本来は {MNIST_TRAIN_SIZE:,} 枚)。\n"
+            f"!! フルモードでも {n:,} 枚で学習するので、精度は本書やダウンロードしたときより低くなります。\n"
+            f"!! 全部で学習するには、インターネットにつなぐか、教室用ミラー (README「オフラインで使う」) を使ってください。\n{line}")
 
 
 def load_mnist(train: bool = True, transform=None) -> ImageArrayDataset:
@@ -371,6 +386,20 @@ def _decode_folder(root: Path, classes, per_class: int | None):
     return images, targets[order]
 
 
+def _original_cifar10_in_mirror(mirror: Path | None, train: bool):
+    """(images, labels) of torchvision's original CIFAR-10 in the mirror (a classroom mirror has
+    it; the JPEG archive is the fallback), or None."""
+    if mirror is None:
+        return None
+    try:
+        ds = tv_datasets.CIFAR10(root=str(mirror), train=train, download=False)
+    except RuntimeError:   # not there (torchvision checks every file's MD5)
+        return None
+    print(f"CIFAR-10: ダウンロードできないため、オフラインミラーの元データから読み込みました "
+          f"({'訓練' if train else 'テスト'} {len(ds)} 枚)。")
+    return np.asarray(ds.data), np.asarray(ds.targets)
+
+
 @lru_cache(maxsize=None)
 def _cifar10_arrays(train: bool, root: Path, mirror: Path | None, per_class: int | None):
     """CIFAR-10 as read-only uint8 arrays (N, 32, 32, 3): torchvision's download, else the mirror."""
@@ -380,6 +409,10 @@ def _cifar10_arrays(train: bool, root: Path, mirror: Path | None, per_class: int
         order = _chosen_order(labels, per_class)
         return _read_only(images[order], labels[order])
     except _download_errors() as error:
+        original = _original_cifar10_in_mirror(mirror, train)
+        if original is not None:
+            order = _chosen_order(original[1], per_class)
+            return _read_only(original[0][order], original[1][order])
         tree = _mirror_tree("cifar10-images.zip", "cifar10-images", "CIFAR-10", error)
     images, labels = _decode_folder(tree / ("train" if train else "test"), CIFAR10_CLASSES, per_class)
     print(f"CIFAR-10: ダウンロードできないため、オフラインミラーの JPEG 版から読み込みました "
@@ -430,3 +463,79 @@ def load_hymenoptera(train: bool = True, transform=None, quick_per_class: int = 
     root = _hymenoptera_root() / ("train" if train else "val")
     return load_image_folder(root, transform, quick_per_class)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# A classroom mirror (pythonlibs.mirror builds and checks it)
+# ---------------------------------------------------------------------------------------------
+
+MIRROR_DATASETS = ("MNIST", "CIFAR-10", "hymenoptera_data", "boston_housing.csv")
+
+
+def _fetch_dataset(name: str, folder: Path) -> None:
+    """Download one dataset into ``folder`` in the layout the loaders read from a mirror."""
+    if name == "MNIST":
+        for train in (True, False):
+            tv_datasets.MNIST(root=str(folder), train=train, download=True)
+    elif name == "CIFAR-10":
+        for train in (True, False):
+            tv_datasets.CIFAR10(root=str(folder), train=train, download=True)
+    elif name == "hymenoptera_data":
+        _download_verified(HYMENOPTERA_URL, folder / "hymenoptera_data.zip", HYMENOPTERA_MD5)
+    elif name == "boston_housing.csv":   # shipped with the course (data/), not downloaded
+        shutil.copy2(PROJECT_ROOT / "data" / name, folder / name)
+
+
+def download_datasets(folder) -> list[str]:
+    """Download every dataset of the course into ``folder``, laid out as ``DLNB_DATA_MIRROR``
+    reads it (MNIST/raw, cifar-10-batches-py, hymenoptera_data.zip, boston_housing.csv).
+
+    Returns the problems (empty when everything arrived); a dataset that is already there and
+    intact is not downloaded again.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for name in MIRROR_DATASETS:
+        try:
+            _fetch_dataset(name, folder)
+            print(f"✅ {name}")
+        except _download_errors() as error:
+            problems.append(f"{name}: {type(error).__name__}: {error}")
+            print(f"❌ {name}: ダウンロードできませんでした ({type(error).__name__})")
+    return problems
+
+
+def _dataset_size(cls, folder: Path, train: bool) -> int | None:
+    try:
+        return len(cls(root=str(folder), train=train, download=False))
+    except RuntimeError:
+        return None
+
+
+def describe_datasets(folder) -> list[tuple[str, bool, str]]:
+    """What a mirror folder holds, per dataset: (name, usable, how it differs from a download)."""
+    folder = Path(folder)
+    rows = []
+    n_train, n_test = (_dataset_size(tv_datasets.MNIST, folder, t) for t in (True, False))
+    if n_train is None or n_test is None:
+        rows.append(("MNIST", False, "MNIST/raw/ がありません"))
+    elif n_train < MNIST_TRAIN_SIZE:
+        rows.append(("MNIST", True, f"訓練 {n_train:,} 枚 (ダウンロードでは {MNIST_TRAIN_SIZE:,} 枚): "
+                                    "フルモードでもこの枚数で学習し、精度は本書より低くなります"))
+    else:
+        rows.append(("MNIST", True, f"訓練 {n_train:,} 枚、テスト {n_test:,} 枚 (ダウンロードと同じ)"))
+    if _dataset_size(tv_datasets.CIFAR10, folder, True) is not None:
+        rows.append(("CIFAR-10", True, "元データ (ダウンロードと同じ)"))
+    elif (folder / "cifar10-images.zip").is_file():
+        rows.append(("CIFAR-10", True, "JPEG 版 (品質 75、色は 4:2:0): 画素が元データと少し違い、"
+                                       "精度も下がります (第 15 章 15.12・15.13 節)"))
+    else:
+        rows.append(("CIFAR-10", False, "cifar-10-batches-py/ も cifar10-images.zip もありません"))
+    archive = folder / "hymenoptera_data.zip"
+    rows.append(("hymenoptera_data", archive.is_file(),
+                 "ダウンロードと同じ" if check_integrity(str(archive), HYMENOPTERA_MD5)
+                 else ("MD5 が元のファイルと違います" if archive.is_file() else "hymenoptera_data.zip がありません")))
+    csv = folder / "boston_housing.csv"
+    rows.append(("boston_housing.csv", csv.is_file(), "あり" if csv.is_file() else "ありません"))
+    return rows
