@@ -6,6 +6,8 @@
     python course.py student [folder]    write the learner version (no worked solutions), default student/
     python course.py mirror FOLDER       download every dataset and weight file into a classroom mirror
     python course.py mirror --check FOLDER   say what a mirror holds
+    python course.py colab-links         write pythonlibs/colab.py's REPOSITORY into README and every notebook
+    python course.py site [--full] [ch..] execute the chapters and write them as HTML pages into site/
 
 Each command first creates the environment (``.venv``, or ``DLNB_VENV``) from requirements.txt if it
 is missing, and installs again when requirements.txt or pyproject.toml changed.  ``PYTHON`` names
@@ -272,7 +274,8 @@ def mirror_command(python, args):
 
 
 USAGE = ("使い方 / usage: python course.py lab | python course.py test [--full] [pytest の引数] | "
-         "python course.py student [出力先] | python course.py mirror [--check] フォルダ")
+         "python course.py student [出力先] | python course.py mirror [--check] フォルダ | "
+         "python course.py colab-links | python course.py site [--full] [章 ...]")
 
 
 def run(command, environ):
@@ -283,7 +286,7 @@ def run(command, environ):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     name, args = (argv[0], argv[1:]) if argv else ("", [])
-    if name not in ("lab", "test", "student", "mirror"):
+    if name not in ("lab", "test", "student", "mirror", "colab-links", "site"):
         print(USAGE, file=sys.stderr)
         return 2
     environ = dict(os.environ)
@@ -298,6 +301,12 @@ def main(argv=None):
                     args[0] if args else "student"], environ)
     if name == "mirror":
         return run(mirror_command(python, args), environ)
+    if name == "colab-links":
+        return run([str(python), "-m", "pythonlibs.colab"], environ)
+    if name == "site":
+        full = "--full" in args
+        return run([str(python), "-m", "pythonlibs.website", "build"] + [a for a in args if a != "--full"],
+                   test_environment(environ, full))
     has_dot = ensure_dot(environ)
     if not has_dot:
         print(graphviz_hint(), file=sys.stderr)
