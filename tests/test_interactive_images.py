@@ -87,7 +87,7 @@ def test_output_size_follows_the_formula_and_nn_conv2d(digit, padding, stride, s
     out = iv.convolve_image(digit, np.ones((3, 3)), padding, stride)
     conv = nn.Conv2d(1, 1, 3, padding=padding, stride=stride)
     assert out.shape == (size, size) == tuple(conv(torch.zeros(1, 1, 28, 28)).shape[-2:])
-    assert iv.conv_output_size(28, 3, padding, stride) == size
+    assert iv.conv_output_length(28, 3, padding, stride) == size
 
 
 def test_identity_kernel_with_padding_1_gives_the_digit_back(digit):
@@ -101,7 +101,7 @@ def test_impossible_padding_or_stride_gets_a_japanese_message(digit, padding, st
     with pytest.raises(ValueError, match=hint):
         iv.convolve_image(digit, np.ones((3, 3)), padding, stride)
     with pytest.raises(ValueError, match="窓が 1 つも"):
-        iv.conv_output_size(2, 3, 0, 1)
+        iv.conv_output_length(2, 3, 0, 1)
 
 
 # --- chapter 10: dropout and augmentation -----------------------------------------------------

@@ -24,7 +24,9 @@ def test_notebook_has_no_outputs(path):
 
 
 LIBRARY_MODULES = ("torch_lib1", "settings", "runtime", "training", "plotting", "data", "datasets",
-                   "pretrained", "diagnostics", "fast_cifar")
+                   "pretrained", "diagnostics", "fast_cifar", "mirror", "colab", "website", "interactive",
+                   "interactive.optimization", "interactive.classification", "interactive.images",
+                   "interactive.troubleshooting")
 
 
 def library_names() -> set[str]:

@@ -30,7 +30,7 @@ from torchvision import transforms
 from torchvision.transforms import functional as TF
 
 __all__ = [
-    "KERNEL_PRESETS", "KERNEL_CHOICES", "parse_kernel", "conv_output_size", "convolve_image",
+    "KERNEL_PRESETS", "KERNEL_CHOICES", "parse_kernel", "conv_output_length", "convolve_image",
     "make_kernel_view", "dropout_images", "make_dropout_view", "augment_images",
     "make_augmentation_view", "adaptive_windows", "adaptive_pool_image", "make_adaptive_pool_view",
     "random_resized_crops", "make_resized_crop_view", "benchmark_views",
@@ -82,7 +82,7 @@ def parse_kernel(text: str) -> np.ndarray:
     return values
 
 
-def conv_output_size(size: int, kernel: int, padding: int, stride: int) -> int:
+def conv_output_length(size: int, kernel: int, padding: int, stride: int) -> int:
     """The formula of section 9.1: ``(size + 2 * padding - kernel) // stride + 1``."""
     if int(padding) != padding or padding < 0:
         raise ValueError(f"パディングは 0 以上の整数です (padding={padding})。")
@@ -100,7 +100,7 @@ def convolve_image(image, kernel, padding: int = 0, stride: int = 1) -> np.ndarr
     picture = torch.as_tensor(np.asarray(image, dtype=np.float32))
     if picture.dim() != 2:
         raise ValueError(f"1 チャネルの画像 (高さ, 幅) を渡してください (形 {tuple(picture.shape)})。")
-    conv_output_size(picture.shape[-1], 3, padding, stride)   # a clear message for impossible values
+    conv_output_length(picture.shape[-1], 3, padding, stride)   # a clear message for impossible values
     out = F.conv2d(picture.view(1, 1, *picture.shape), weight, padding=int(padding), stride=int(stride))
     return out[0, 0].numpy()
 

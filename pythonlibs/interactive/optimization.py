@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BLOWUP", "Quadratic", "DescentPath", "mse_quadratic", "descent_path", "final_gaps",
+__all__ = ["BLOWUP", "QuadraticLoss", "DescentPath", "mse_quadratic", "descent_path", "final_gaps",
            "central_difference", "autograd_derivative", "exact_derivative", "difference_errors",
            "describe_run", "make_difference_view", "make_descent_view",
            "make_standardize_view", "chapter_net", "train_width_family", "WidthFits", "width_fits", "make_width_view", "ch03_data", "boston_inputs", "benchmark_views"]
@@ -35,7 +35,7 @@ BLOWUP = 1e6   # a run "diverges" when the loss's distance to its minimum grows 
 
 
 @dataclass(frozen=True)
-class Quadratic:
+class QuadraticLoss:
     """A loss ``minimum_loss + (p - minimum)^T hessian (p - minimum) / 2`` of parameters ``p``."""
 
     hessian: np.ndarray
@@ -79,8 +79,8 @@ def _check_steps(steps) -> int:
     return int(steps)
 
 
-def mse_quadratic(inputs, targets, scale: float = 1.0) -> Quadratic:
-    """The loss ``scale * mean((inputs @ w + b - targets)^2)`` of a linear model as a Quadratic.
+def mse_quadratic(inputs, targets, scale: float = 1.0) -> QuadraticLoss:
+    """The loss ``scale * mean((inputs @ w + b - targets)^2)`` of a linear model as a QuadraticLoss.
 
     Parameters are ``(w_1, ..., w_k, b)``.  ``scale`` is 1 for MSE (chapter 3), 1/2 for the book's
     MSE / 2 (chapter 5).
@@ -91,10 +91,10 @@ def mse_quadratic(inputs, targets, scale: float = 1.0) -> Quadratic:
     minimum, *_ = np.linalg.lstsq(design, targets, rcond=None)
     residual = design @ minimum - targets
     hessian = 2 * scale * design.T @ design / len(design)
-    return Quadratic(hessian, minimum, float(scale * np.mean(residual ** 2)))
+    return QuadraticLoss(hessian, minimum, float(scale * np.mean(residual ** 2)))
 
 
-def descent_path(loss: Quadratic, start, lr, steps) -> DescentPath:
+def descent_path(loss: QuadraticLoss, start, lr, steps) -> DescentPath:
     """Full-batch gradient descent ``p <- p - lr * grad L(p)`` for ``steps`` steps, all at once.
 
     Any learning rate is accepted: 0 stays at the start, a negative one climbs the loss (and
@@ -123,7 +123,7 @@ def descent_path(loss: Quadratic, start, lr, steps) -> DescentPath:
     return DescentPath(params, loss.minimum_loss + gaps[keep], diverged_at)
 
 
-def final_gaps(loss: Quadratic, start, lrs, steps: int) -> np.ndarray:
+def final_gaps(loss: QuadraticLoss, start, lrs, steps: int) -> np.ndarray:
     """``loss - minimum`` after ``steps`` steps for each learning rate in ``lrs`` (inf: diverged).
 
     Vectorised over ``lrs`` in log space, so that no learning rate overflows.
