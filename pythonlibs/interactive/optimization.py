@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.ticker import NullLocator
 from torch import nn
 
 __all__ = ["BLOWUP", "QuadraticLoss", "DescentPath", "mse_quadratic", "descent_path", "final_gaps",
@@ -478,19 +479,20 @@ def make_standardize_view(inputs, targets, epochs: int = 5000, start=1.0):
 
     def draw(fig, lr, standardize):
         left, right = fig.subplots(1, 2)
+        paths = {key: descent_path(losses[key], begin, lr, epochs) for key in losses}
         for key in (not standardize, standardize):
-            path = descent_path(losses[key], begin, lr, epochs)
-            _draw_gap_curve(left, path, losses[key], key, bold=key == standardize)
+            _draw_gap_curve(left, paths[key], losses[key], key, bold=key == standardize)
         left.set_xlim(0, epochs)
         left.set_ylim(GAP_FLOOR / 2, None)
         left.set_xlabel("エポック")
         left.set_ylabel("損失 − 最小値 (対数目盛)")
-        chosen = descent_path(losses[standardize], begin, lr, epochs)
-        left.set_title(describe_run(chosen, lr, losses[standardize].lr_limit, unit="エポック"), fontsize=9)
+        left.set_title(describe_run(paths[standardize], lr, losses[standardize].lr_limit, unit="エポック"), fontsize=9)
         left.legend(fontsize=7, loc="lower left")
         _draw_sweep(right, lrs, sweeps, losses, lr, epochs)
         for ax in (left, right):
             ax.grid(True, alpha=0.3)
+            for axis in (ax.xaxis, ax.yaxis):   # no minor ticks on the log axes: they cost most of a redraw
+                axis.set_minor_locator(NullLocator())
         _layout(fig)
 
     return draw

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.ticker import NullLocator
 from torch import nn, optim
 
 from pythonlibs.data import TensorBatchLoader
@@ -134,6 +135,7 @@ def make_bug_view(results: dict[str, BugResult]):
         ax_loss.plot(healthy, color="gray", ls="--", label="バグなし")
         ax_loss.plot(shown, color="firebrick" if bug != "バグなし" else "tab:blue", label=bug)
         ax_loss.set_yscale("log")
+        ax_loss.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost most of a redraw
         ax_loss.set_xlabel("学習のステップ")
         ax_loss.set_ylabel("訓練損失 (対数目盛)")
         ax_loss.set_title("最初の訓練損失" + (" (途中で NaN: 発散)" if not np.isfinite(losses).all() else ""))
