@@ -324,8 +324,8 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
     Interrupting (Jupyter's stop button, Ctrl-C) returns the rows of the finished epochs.
     As in the book, ``net`` is left in ``eval()`` mode, ready to predict.
 
-    ``live`` (not in the book): in a notebook, redraw the learning curves in place after every
-    epoch; the last figure stays in the cell's output.  The default (None) does so when more
+    ``live`` (not in the book): in a notebook, redraw the learning curves in place as epochs
+    finish (at most once a second); the figure of the last epoch stays in the cell's output.  The default (None) does so when more
     than one epoch is trained, ``live=True`` also for one, ``live=False`` never.  Outside a
     notebook there is nothing to redraw, and nothing is drawn.
     """
@@ -353,6 +353,8 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
     except KeyboardInterrupt:
         print(f"⏹ 中断しました: 終わった {len(rows) - 1} エポック分の履歴を返します (モデルの重みには"
               "中断したエポックの途中までの学習も入っています)。")
+    if view is not None:
+        view.close()   # the figure left in the cell shows the last finished epoch
     net.eval()   # as the book's fit leaves it: ready to predict
     return np.vstack(rows)
 

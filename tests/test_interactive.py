@@ -40,12 +40,25 @@ def test_history_png_is_a_picture_of_the_curves():
 
 def test_live_curves_show_one_image_and_replace_it_after_each_epoch():
     recorder = RecordingDisplay()
-    view = LiveCurves(show=recorder)
+    view = LiveCurves(show=recorder, min_interval=0)
     for n in range(1, 4):
         view.update(HISTORY[:n])
+    view.close()
     assert len(recorder.shown) == 1 and len(recorder.replaced) == 2 and view.updates == 3
     first, last = recorder.shown[0].data, recorder.replaced[-1].data
     assert first != last, "the replaced image must show the longer history"
+
+
+def test_fast_epochs_are_drawn_at_most_once_an_interval_and_the_last_always():
+    recorder = RecordingDisplay()
+    view = LiveCurves(show=recorder, min_interval=3600)
+    for n in range(1, 4):
+        view.update(HISTORY[:n])
+    assert len(recorder.shown) == 1 and recorder.replaced == [], "epochs within the interval are not drawn"
+    view.close()
+    assert len(recorder.replaced) == 1 and recorder.replaced[0].data == history_png(HISTORY)
+    view.close()
+    assert len(recorder.replaced) == 1, "nothing left to draw"
 
 
 def test_fit_draws_nothing_outside_a_notebook(digits_dataset, capsys):

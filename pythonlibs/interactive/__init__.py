@@ -17,6 +17,8 @@ JupyterLab, Colab, VS Code and nbclient alike, and need no extra package.
 from __future__ import annotations
 
 import io
+import math
+import time
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -57,21 +59,38 @@ def _ipython_display(obj, display_id: bool):
 
 
 class LiveCurves:
-    """The learning curves of a running ``fit``, redrawn in place after every epoch.
+    """The learning curves of a running ``fit``, redrawn in place as epochs finish.
 
-    The first ``update`` displays one image; every later one replaces it through IPython's
-    display handle.  ``show`` is IPython's ``display`` (a test may pass its own function with
-    the same signature).
+    The first ``update`` displays one image; later ones replace it through IPython's display
+    handle, at most once every ``min_interval`` seconds (drawing takes about 0.1-0.2 s, longer
+    than an epoch of a small model); ``close`` draws the last history if it is not shown yet,
+    so the figure left in the cell is always the final one.  ``show`` is IPython's ``display``
+    (a test may pass its own function with the same signature).
     """
 
-    def __init__(self, title: str | None = None, show=None):
+    def __init__(self, title: str | None = None, show=None, min_interval: float = 1.0):
         self.title = title
+        self.min_interval = min_interval
         self._show = show or _ipython_display
         self._handle = None
+        self._drawn_at = -math.inf
+        self._pending = None
         self.updates = 0
 
     def update(self, history) -> None:
-        """Draw ``history`` (rows [epoch, train_loss, train_acc, val_loss, val_acc])."""
+        """Show ``history`` (rows [epoch, train_loss, train_acc, val_loss, val_acc]), or keep it
+        for later when the last drawing is less than ``min_interval`` seconds old."""
+        if time.monotonic() - self._drawn_at < self.min_interval:
+            self._pending = np.array(history, copy=True)
+            return
+        self._draw(history)
+
+    def close(self) -> None:
+        """Draw the last history kept by ``update``, if any."""
+        if self._pending is not None:
+            self._draw(self._pending)
+
+    def _draw(self, history) -> None:
         from IPython.display import Image
 
         image = Image(data=history_png(history, self.title), format="png")
@@ -79,6 +98,7 @@ class LiveCurves:
             self._handle = self._show(image, display_id=True)
         else:
             self._handle.update(image)
+        self._drawn_at, self._pending = time.monotonic(), None
         self.updates += 1
 
 
