@@ -118,12 +118,54 @@ def test_the_learner_version_has_no_solutions():
         assert exercise_keys(learner) == set(exercise_cells(path)), path.name
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if exercise_cells(p)], ids=lambda p: p.name)
-def test_the_learner_version_runs_top_to_bottom_and_says_unanswered(path, tmp_path):
+EXERCISE_HEADING = "## 演習"
+WITH_EXERCISES = [p for p in NOTEBOOKS if exercise_cells(p)]
+
+
+def split_at_exercises(notebook: dict) -> tuple[list, list]:
+    """(cells before the notebook's "## 演習" heading, cells from it on)."""
+    cells = notebook["cells"]
+    starts = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+              and "".join(c["source"]).startswith(EXERCISE_HEADING)]
+    return (cells, []) if not starts else (cells[:starts[0]], cells[starts[0]:])
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_the_learner_version_differs_only_in_the_exercise_section(path):
+    """Solutions and checks live after "## 演習", so the learner version runs the chapter's own cells
+    exactly as nbval runs them; only its exercise section needs a run of its own (below)."""
+    original = json.loads(path.read_text(encoding="utf-8"))
+    before, section = split_at_exercises(original)
+    assert section, f"{path.name}: no '{EXERCISE_HEADING}' heading"
+    assert not any(CALL.search("".join(c["source"])) for c in before if c["cell_type"] == "code"), \
+        f"{path.name}: an exercise cell before '{EXERCISE_HEADING}'"
+    learner_before, _ = split_at_exercises(learner_version(original))
+    assert [c["source"] for c in learner_before if c["cell_type"] == "code"] == \
+        [c["source"] for c in before if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_the_learner_versions_exercises_run_and_say_unanswered(path, capsys):
+    """The exercise section of the learner version, run cell by cell after the chapter's usual
+    imports: nothing raises, and every exercise says 未回答."""
+    _, section = split_at_exercises(learner_version(json.loads(path.read_text(encoding="utf-8"))))
+    namespace = {}
+    exec(SOLUTION_PRELUDE, namespace)
+    for cell in section:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), path.name, "exec"), namespace)
+    printed = capsys.readouterr().out
+    for key in exercise_cells(path):
+        assert f"📝 演習 {key} (" in printed, f"{path.name}: exercise {key} did not say 未回答"
+
+
+def test_a_whole_learner_version_runs_top_to_bottom_in_a_kernel(tmp_path):
+    """One chapter's learner version (the worked example, ch03) end to end in a real kernel."""
+    path = ROOT / "notebooks" / "ch03_first_ml.ipynb"
     learner = learner_version(json.loads(path.read_text(encoding="utf-8")))
     notebook = nbformat.reads(json.dumps(learner), as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs)
     for key in exercise_cells(path):
