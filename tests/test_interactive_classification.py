@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from pythonlibs.interactive.classification import (
-    ACTIVATIONS, benchmark_views, layer_gradient_sizes, logistic_regression_state,
+    ACTIVATIONS, benchmark_views, chapter7_iris_model, layer_gradient_sizes, logistic_regression_state,
     make_gradient_depth_view, make_logistic_view, make_temperature_view, softmax_with_temperature,
     temperature_state)
 from pythonlibs.settings import mirror_dir
@@ -35,22 +35,10 @@ def iris_two():
 @pytest.fixture(scope="module")
 def iris_three():
     """Chapter 7's data (3 species, sepal and petal length) and its model trained 1,000 epochs."""
-    iris = load_iris()
-    x_train, x_test, y_train, y_test = train_test_split(iris.data[:, [0, 2]], iris.target,
-                                                        train_size=75, test_size=75, random_state=123)
-    torch.manual_seed(0)
-    net = nn.Linear(2, 3)
-    nn.init.constant_(net.weight, 1.0)
-    nn.init.constant_(net.bias, 1.0)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-    inputs, labels = torch.tensor(x_train, dtype=torch.float32), torch.tensor(y_train)
-    for _ in range(1000):
-        optimizer.zero_grad()
-        nn.CrossEntropyLoss()(net(inputs), labels).backward()
-        optimizer.step()
+    net, x_test, y_test, names = chapter7_iris_model()
     with torch.no_grad():
         logits = net(torch.tensor(x_test, dtype=torch.float32))
-    return net, x_test, y_test, logits, list(iris.target_names)
+    return net, x_test, y_test, logits, names
 
 
 # --- chapter 6 ---------------------------------------------------------------------------------

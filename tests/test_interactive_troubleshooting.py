@@ -5,6 +5,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from pythonlibs.interactive import message_on
 from pythonlibs.interactive.troubleshooting import BUGS, bug_results, bug_setup, make_bug_view
 from pythonlibs.settings import mirror_dir
 
@@ -63,4 +64,4 @@ def test_the_view_draws_every_setup_and_names_an_unknown_one(results):
         assert len(fig.axes) == 2
     fig = Figure()
     draw(fig, "typo")
-    assert "選んでください" in fig.axes[0].texts[0].get_text()
+    assert "選んでください" in message_on(fig)

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 
 from pythonlibs.plotting import draw_learning_curves
 
-__all__ = ["in_notebook", "figure_png", "history_png", "LiveCurves", "explore", "control_panel"]
+__all__ = ["in_notebook", "figure_png", "history_png", "LiveCurves", "explore", "control_panel",
+           "show_message", "message_on"]
 
 
 def in_notebook() -> bool:
@@ -51,6 +52,21 @@ def history_png(history, title: str | None = None) -> bytes:
     draw_learning_curves(fig.subplots(1, 2), np.asarray(history, dtype=float), title)
     fig.tight_layout()
     return figure_png(fig)
+
+
+def show_message(fig, text: str) -> None:
+    """Draw a Japanese message instead of the figure (what a view shows for a value it cannot
+    draw, e.g. a negative probability), on one empty axes."""
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=12, color="firebrick")
+
+
+def message_on(fig) -> str:
+    """The message ``show_message`` wrote on ``fig`` ("" when the figure shows a drawing)."""
+    if len(fig.axes) != 1 or fig.axes[0].axison:
+        return ""
+    return " ".join(t.get_text() for t in fig.axes[0].texts)
 
 
 def _ipython_display(obj, display_id: bool):

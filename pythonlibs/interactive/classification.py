@@ -24,9 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from pythonlibs.interactive import show_message
+
 __all__ = ["logistic_regression_state", "make_logistic_view",
            "softmax_with_temperature", "temperature_state", "make_temperature_view",
-           "ACTIVATIONS", "layer_gradient_sizes", "make_gradient_depth_view",
+           "chapter7_iris_model", "ACTIVATIONS", "layer_gradient_sizes", "make_gradient_depth_view",
            "benchmark_views"]
 
 CLASS_STYLES = [("x", "k"), ("o", "b"), ("+", "r")]   # the chapters' markers per class
@@ -48,13 +50,6 @@ def _finite_number(value, name: str) -> float:
 def _sigmoid(u: np.ndarray) -> np.ndarray:
     """σ(u) without overflow for any finite u (σ(u) = (1 + tanh(u/2)) / 2)."""
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(u, dtype=float)))
-
-
-def _show_message(fig, message: str) -> None:
-    """Write a Japanese message on an empty figure (what a view draws for an impossible value)."""
-    ax = fig.subplots()
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=12, color="firebrick")
 
 
 def _scatter_classes(ax, x, y, names) -> None:
@@ -118,7 +113,7 @@ def make_logistic_view(x, y, class_names=("setosa", "versicolor"), grid_points: 
         try:
             state = logistic_regression_state(x, y, w1, w2, b)
         except ValueError as error:
-            _show_message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax_data, ax_sig = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
         prob = _sigmoid(w1 * gx0 + w2 * gx1 + b)
@@ -254,7 +249,7 @@ def make_temperature_view(net, x, y, class_names, grid_points: int = 150,
             if not 0 <= int(sample) < len(x):
                 raise ValueError(f"サンプル番号は 0〜{len(x) - 1} です (受け取った値: {sample})。")
         except ValueError as error:
-            _show_message(fig, str(error))
+            show_message(fig, str(error))
             return
         sample = int(sample)
         confidence = softmax_with_temperature(grid_logits, temperature).max(axis=1)
@@ -366,7 +361,7 @@ def make_gradient_depth_view(inputs, labels, n_hidden: int = 128, n_output: int 
                 raise ValueError(f"活性化関数 {activation!r} はありません。{list(ACTIVATIONS)} から選んでください。")
             chosen = np.array(sizes(n, activation))
         except ValueError as error:
-            _show_message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax = fig.subplots()
         positions = np.arange(n + 1)
@@ -405,8 +400,13 @@ def _ch06_view():
     return make_logistic_view(x_test, y_test), values
 
 
-def _ch07_view():
-    """Chapter 7's view: its 2-input iris model trained as in quick mode (1,000 epochs)."""
+def chapter7_iris_model(epochs: int = 1000):
+    """Chapter 7's 2-input iris model (weights and biases start at 1.0, SGD lr 0.01, full batch)
+    trained ``epochs`` epochs, as the chapter does in quick mode.
+
+    Returns (net, x_test, y_test, class names): the chapter's split (75 / 75, random_state 123)
+    of sepal length and petal length.
+    """
     from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
     iris = load_iris()
@@ -417,13 +417,18 @@ def _ch07_view():
     nn.init.constant_(net.bias, 1.0)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
     inputs, labels = torch.tensor(x_train, dtype=torch.float32), torch.tensor(y_train)
-    for _ in range(1000):
+    for _ in range(epochs):
         optimizer.zero_grad()
         nn.CrossEntropyLoss()(net(inputs), labels).backward()
         optimizer.step()
+    return net, x_test, y_test, list(iris.target_names)
+
+
+def _ch07_view():
+    """Chapter 7's view on its iris model."""
     values = [{"temperature": 1.0, "sample": 0}, {"temperature": 0.0, "sample": 74},
               {"temperature": 0.01, "sample": 3}, {"temperature": 100.0, "sample": 40}]
-    return make_temperature_view(net, x_test, y_test, list(iris.target_names)), values
+    return make_temperature_view(*chapter7_iris_model()), values
 
 
 def _ch08_view():

@@ -29,6 +29,8 @@ from torch import nn
 from torchvision import transforms
 from torchvision.transforms import functional as TF
 
+from pythonlibs.interactive import show_message
+
 __all__ = [
     "KERNEL_PRESETS", "KERNEL_CHOICES", "parse_kernel", "conv_output_length", "convolve_image",
     "make_kernel_view", "dropout_images", "make_dropout_view", "augment_images",
@@ -111,11 +113,6 @@ def _signed_limits(values: np.ndarray):
     return ("bwr", -limit, limit) if values.min() < 0 else ("gray_r", 0.0, limit)
 
 
-def _message(fig, text: str) -> None:
-    """Draw a Japanese message instead of the figure (a value that makes no sense)."""
-    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=12, color="darkred")
-
-
 def make_kernel_view(digit):
     """``draw(fig, kernel, padding, stride)``: the digit, the kernel and the convolved output.
 
@@ -129,7 +126,7 @@ def make_kernel_view(digit):
             weights = parse_kernel(kernel)
             output = convolve_image(image, weights, padding, stride)
         except ValueError as error:
-            _message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax_in, ax_k, ax_out = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.7, 1]})
         padded = np.pad(image, int(padding))
@@ -220,7 +217,7 @@ def make_dropout_view(images: torch.Tensor, normalize=(0.5, 0.5), n_show: int = 
         try:
             result = dropout_images(pixels, p)
         except ValueError as error:
-            _message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax_img, ax_mean = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
         ax_img.imshow(_mosaic([originals, list(_pictures(result["output"][:n_show]))]))
@@ -278,7 +275,7 @@ def make_augmentation_view(images: torch.Tensor, titles, normalize=(0.5, 0.5), d
         try:
             augmented = augment_images(images, flip_p, erase_p, erase_max, crop_padding, draws)
         except ValueError as error:
-            _message(fig, str(error))
+            show_message(fig, str(error))
             return
         rows = [originals] + [list(_pictures(_unnormalize(batch, normalize))) for batch in augmented]
         ax = fig.subplots()
@@ -332,7 +329,7 @@ def make_adaptive_pool_view(image: torch.Tensor, normalize=(0.5, 0.5)):
             resized, pooled = adaptive_pool_image(picture, in_size, out_size)
             windows = adaptive_windows(in_size, out_size)
         except ValueError as error:
-            _message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax_in, ax_out = fig.subplots(1, 2)
         ax_in.imshow(_pictures(resized[None])[0], extent=(0, in_size, in_size, 0), interpolation="nearest")
@@ -393,7 +390,7 @@ def make_resized_crop_view(image, n: int = 6, size: int = 224):
         try:
             crops = random_resized_crops(image, scale, ratio, n, size)
         except ValueError as error:
-            _message(fig, str(error))
+            show_message(fig, str(error))
             return
         ax_photo, ax_crops = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1.5]})
         ax_photo.imshow(image)

@@ -18,6 +18,7 @@ from torch import nn, optim
 
 from pythonlibs.data import TensorBatchLoader
 from pythonlibs.diagnostics import check_training
+from pythonlibs.interactive import show_message
 from pythonlibs.runtime import torch_seed
 
 __all__ = ["BUGS", "BugResult", "bug_setup", "bug_results", "make_bug_view", "benchmark_views"]
@@ -123,10 +124,7 @@ def make_bug_view(results: dict[str, BugResult]):
 
     def draw(fig, bug: str) -> None:
         if bug not in results:
-            ax = fig.subplots()
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, f"「{bug}」の結果はありません: {list(results)} から選んでください",
-                    ha="center", va="center", color="firebrick")
+            show_message(fig, f"「{bug}」の結果はありません: {list(results)} から選んでください")
             return
         result = results[bug]
         ax_loss, ax_text = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
