@@ -52,5 +52,5 @@ def torch_seed(seed: int = 123) -> None:
     torch.cuda.manual_seed_all(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms = _use_deterministic_algorithms   # undo the book's overwrite
+    setattr(torch, "use_deterministic_algorithms", _use_deterministic_algorithms)   # undo the book's overwrite
     torch.use_deterministic_algorithms(True, warn_only=True)
