@@ -17,9 +17,9 @@ __all__ = ["get_device", "torch_seed"]
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-# Kept at import: the book's own ``torch_seed`` assigns ``torch.use_deterministic_algorithms = True``,
+# Kept at import: the book's own ``torch_seed`` assigns True to ``torch.use_deterministic_algorithms``,
 # which replaces PyTorch's function with a bool for the rest of the session.
-_use_deterministic_algorithms = torch.use_deterministic_algorithms
+_deterministic_switch = torch.use_deterministic_algorithms
 
 
 def get_device(verbose: bool = True) -> torch.device:
@@ -52,5 +52,5 @@ def torch_seed(seed: int = 123) -> None:
     torch.cuda.manual_seed_all(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    setattr(torch, "use_deterministic_algorithms", _use_deterministic_algorithms)   # undo the book's overwrite
+    setattr(torch, "use_deterministic_algorithms", _deterministic_switch)   # undo the book's overwrite
     torch.use_deterministic_algorithms(True, warn_only=True)

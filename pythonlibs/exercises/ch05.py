@@ -96,7 +96,7 @@ def check_train_linear(train_linear):
     with warnings.catch_warnings():
         # the broadcasting mistake warns ("Using a target size ... different to the input size");
         # the check names that mistake itself
-        warnings.filterwarnings("ignore", message="Using a target size", category=UserWarning)
+        warnings.filterwarnings(action="ignore", message="Using a target size", category=UserWarning)
         for name, options in {"right": {}, "no_zero_grad": {"zero_grad": False}, "no_view": {"view": False},
                               "half": {"factor": 0.5}, "l1": {"loss": nn.L1Loss()},
                               "sum": {"loss": nn.MSELoss(reduction="sum")}}.items():
