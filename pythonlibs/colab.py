@@ -17,12 +17,13 @@ import re
 import sys
 from pathlib import Path
 
+from pythonlibs.settings import PROJECT_ROOT
+
 __all__ = ["REPOSITORY", "BRANCH", "SETUP_MARK", "colab_url", "setup_cell_source", "write_colab_links"]
 
 REPOSITORY = "dlnb-course/pytorch-dl-course"   # owner/name on GitHub
 BRANCH = "main"
 SETUP_MARK = "# Google Colab で開いたときだけ"   # the first line of every notebook's set-up cell
-ROOT = Path(__file__).resolve().parent.parent
 
 SETUP_TEMPLATE = '''\
 # Google Colab で開いたときだけ、コース一式と不足パッケージを用意します (ローカルでは何もしません)。
@@ -75,7 +76,7 @@ LINK = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]
                   r"([\w.-]+\.ipynb)")
 
 
-def write_colab_links(root: Path = ROOT, repository: str = REPOSITORY) -> list[str]:
+def write_colab_links(root: Path = PROJECT_ROOT, repository: str = REPOSITORY) -> list[str]:
     """Write ``repository`` into README's links and every notebook's set-up cell.
     Returns the files that changed."""
     changed = []
