@@ -7,6 +7,9 @@ Nothing here imports torch, so these answers are cheap to get anywhere.
 * ``DLNB_DATA_MIRROR``: a folder laid out like ``../shared/datasets`` to read datasets from when
   they cannot be downloaded (relative paths count from the project root).
 * ``DLNB_QUICK=1``: quick mode, the same code on small real subsets and few epochs.
+
+Quick mode is announced by one line at import, except in processes whose parent already did
+(``run_torchrun`` of :mod:`pythonlibs.distributed` sets ``DLNB_QUICK_ANNOUNCED`` for its children).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def quick_per_class(train: bool) -> int | None:
 
 DATA_DIR = data_dir()   # the data folder as it was when the course was imported (for notebooks)
 
-if is_quick():
+if is_quick() and not os.environ.get("DLNB_QUICK_ANNOUNCED"):
     print(f"⚡ クイックモード (DLNB_QUICK=1): データは各クラス {QUICK_TRAIN_PER_CLASS} 枚 (テスト "
           f"{QUICK_TEST_PER_CLASS} 枚) の実データ部分集合、エポック数は最大 {QUICK_MAX_EPOCHS}。"
           "結果の数値は本番 (フルモード) より低くなります。")

@@ -1,0 +1,122 @@
+"""The full-mode record: run chosen notebooks in full mode and write what they took and printed.
+
+    python benchmarks/full_mode.py ch09_cnn ch10_dl_tuning          # full mode (what a learner runs)
+    python benchmarks/full_mode.py --quick l01_python                # quick mode (to try the tool)
+
+Each notebook runs top to bottom in its own kernel (nbclient, working folder ``notebooks/``), and
+its executed copy, outputs kept, is saved under ``benchmarks/results/executed/`` (git-ignored).
+One JSON per run goes to ``benchmarks/results/``: the device, torch version and commit, and per
+notebook the minutes, whether every cell (and so every check) passed, the first error, and the
+final metrics it printed (the last ``val_loss`` / ``val_acc`` and its last printed lines).
+README's table of full-mode times is filled from these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from evidence import run_metadata  # noqa: E402  (benchmarks/ is not a package)
+
+NOTEBOOKS = ROOT / "notebooks"
+RESULTS = ROOT / "benchmarks" / "results"
+METRIC = re.compile(r"(val_loss|val_acc)\s*:\s*([0-9.]+)")
+
+
+def printed_text(notebook) -> list[str]:
+    """Every line the notebook printed (stdout streams), in order."""
+    lines = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                lines += output.get("text", "").splitlines()
+    return lines
+
+
+def final_metrics(lines: list[str]) -> dict:
+    """The last ``val_loss`` and ``val_acc`` printed (as ``fit`` prints them), and the last 3 lines."""
+    found = {}
+    for line in lines:
+        for name, value in METRIC.findall(line):
+            found[name] = float(value.rstrip("."))
+    found["last_lines"] = [line for line in lines if line.strip()][-3:]
+    return found
+
+
+def _first_error(notebook) -> dict | None:
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return {"cell": index, "error": f"{output.get('ename')}: {output.get('evalue')}"[:500]}
+    return None
+
+
+def run_notebook(name: str, quick: bool, timeout: int, executed: Path) -> dict:
+    """Run ``notebooks/<name>.ipynb`` in a fresh kernel; its record (minutes, passed, metrics)."""
+    path = NOTEBOOKS / f"{name}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} がありません。notebooks/ のファイル名 (拡張子なし) で指定してください。")
+    notebook = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != "DLNB_QUICK"}   # the kernel's, not ours
+    if quick:
+        env["DLNB_QUICK"] = "1"
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    start = time.perf_counter()
+    failure = None
+    try:
+        client.execute(env=env)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+        failure = {"cell": None, "error": f"{type(error).__name__}: {str(error)[-500:]}"}
+    seconds = time.perf_counter() - start
+    executed.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, executed / path.name)
+    error = _first_error(notebook) or failure
+    return {"notebook": name, "minutes": round(seconds / 60, 2), "passed": error is None,
+            "error": error, "metrics": final_metrics(printed_text(notebook))}
+
+
+def _device() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", help="notebooks/ のファイル名 (拡張子なし)、例: ch09_cnn")
+    parser.add_argument("--quick", action="store_true", help="クイックモードで実行する (道具の確認用)")
+    parser.add_argument("--timeout", type=int, default=3600, help="1 セルの制限時間 (秒)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON を書くフォルダ")
+    args = parser.parse_args(argv)
+    record = {**run_metadata(_device()), "mode": "quick" if args.quick else "full",
+              "started": datetime.datetime.now().isoformat(timespec="seconds"), "notebooks": []}
+    for name in args.notebooks:
+        result = run_notebook(name, args.quick, args.timeout, args.out / "executed")
+        record["notebooks"].append(result)
+        print(f"{name}: {result['minutes']:.2f} 分、{'全セル成功' if result['passed'] else '失敗: ' + str(result['error'])}"
+              f"、{ {k: v for k, v in result['metrics'].items() if k != 'last_lines'} }", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = record["started"].replace(":", "").replace("-", "")
+    device = re.sub(r"[^A-Za-z0-9]+", "_", record["device_name"]).strip("_")
+    path = args.out / f"{record['mode']}_{stamp}_{device}.json"
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"記録: {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

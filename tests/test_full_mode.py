@@ -1,0 +1,60 @@
+"""benchmarks/full_mode.py: the record of a notebook run (here in quick mode, on a short lecture)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def full_mode():
+    spec = importlib.util.spec_from_file_location("full_mode", ROOT / "benchmarks" / "full_mode.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_run_writes_one_record_with_minutes_checks_and_metrics(full_mode, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLNB_QUICK", "1")
+    path = full_mode.main(["--quick", "l01_python", "--out", str(tmp_path)])
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert record["mode"] == "quick" and record["torch"] and record["commit"] and record["device"]
+    [result] = record["notebooks"]
+    assert result["notebook"] == "l01_python" and result["passed"] and result["error"] is None
+    assert 0 < result["minutes"] < 10
+    assert result["metrics"]["last_lines"], "the lines the notebook printed last are missing"
+    executed = nbformat.read(tmp_path / "executed" / "l01_python.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells), "the executed copy kept no outputs"
+
+
+def test_a_failing_notebook_is_recorded_as_failed_with_its_error(full_mode, tmp_path, monkeypatch):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print('Epoch [1/1], loss: 1.0 acc: 0.5 val_loss: 0.9, val_acc: 0.61')"),
+        nbformat.v4.new_code_cell("raise ValueError('壊れたセル')")])
+    monkeypatch.setattr(full_mode, "NOTEBOOKS", tmp_path)
+    nbformat.write(notebook, tmp_path / "broken.ipynb")
+    result = full_mode.run_notebook("broken", quick=True, timeout=60, executed=tmp_path / "executed")
+    assert not result["passed"]
+    assert "ValueError" in result["error"]["error"] and result["error"]["cell"] == 1
+    assert result["metrics"]["val_acc"] == 0.61 and result["metrics"]["val_loss"] == 0.9
+
+
+def test_an_unknown_notebook_is_named(full_mode, tmp_path):
+    with pytest.raises(FileNotFoundError, match="ありません"):
+        full_mode.run_notebook("ch99_missing", quick=True, timeout=60, executed=tmp_path)
+
+
+@pytest.mark.parametrize("quick, printed", [(True, "quick=1"), (False, "quick=None")])
+def test_the_kernel_runs_in_the_mode_asked_for_whatever_this_process_has(full_mode, tmp_path, monkeypatch,
+                                                                          quick, printed):
+    monkeypatch.setenv("DLNB_QUICK", "1")
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os\nprint(f\"quick={os.environ.get('DLNB_QUICK')}\")")])
+    monkeypatch.setattr(full_mode, "NOTEBOOKS", tmp_path)
+    nbformat.write(notebook, tmp_path / "mode.ipynb")
+    result = full_mode.run_notebook("mode", quick=quick, timeout=60, executed=tmp_path / "executed")
+    assert result["metrics"]["last_lines"] == [printed]
