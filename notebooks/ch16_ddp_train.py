@@ -23,12 +23,10 @@ import argparse
 import io
 import os
 import signal
-import sys
 import time
 from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn, optim
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
@@ -37,19 +35,14 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 from torchvision import transforms
 
-from pythonlibs.data import ImageArrayDataset, stratified_indices
+from pythonlibs.data import per_class_subset
 from pythonlibs.datasets import load_cifar10
-from pythonlibs.distributed import (exit_process_group, per_process_batch, print_once,
-                                    read_run, start_process_group, sum_over_processes, write_run)
+from pythonlibs.distributed import (HISTORY_KEYS, exit_process_group, per_process_batch, print_line,
+                                    print_once, read_run, start_process_group, sum_over_processes,
+                                    write_run)
 from pythonlibs.runtime import torch_seed
 from pythonlibs.settings import epochs as epochs_for_mode
 from pythonlibs.training import load_checkpoint, save_checkpoint
-
-
-def say(text: str) -> None:
-    """1 行を 1 回の write で出力します (print は本文と改行を別々に書くので、プロセス間で行が混ざる)。"""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def parse_arguments():
@@ -92,15 +85,9 @@ def load_data(per_class: int | None):
     train_set = load_cifar10(train=True, transform=transform)
     test_set = load_cifar10(train=False, transform=transform)
     if per_class:
-        train_set = _per_class(train_set, per_class)
-        test_set = _per_class(test_set, max(1, per_class // 2))
+        train_set = per_class_subset(train_set, per_class)
+        test_set = per_class_subset(test_set, max(1, per_class // 2))
     return _as_tensors(train_set), _as_tensors(test_set)
-
-
-def _per_class(dataset: ImageArrayDataset, per_class: int) -> ImageArrayDataset:
-    labels = np.asarray(dataset.targets)
-    index = stratified_indices(labels, per_class)
-    return ImageArrayDataset(dataset.data[index], labels[index], dataset.classes, dataset.transform)
 
 
 def _as_tensors(dataset):
@@ -169,7 +156,7 @@ def crash_once(rank: int, args, attempt: int, epoch: int):
         return None
 
     def crash():
-        say(f"💥 rank {rank}: エポック {epoch} の途中で強制終了します (SIGKILL)")
+        print_line(f"💥 rank {rank}: エポック {epoch} の途中で強制終了します (SIGKILL)")
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
     return crash
 
@@ -222,7 +209,7 @@ def train_and_record(epoch, args, model, loader, test_set, optimizer, device, ra
 def save_progress(folder: Path, info: dict, done: list, net, optimizer):
     """rank 0 だけが呼びます: 記録 (run.json) を書いてから、チェックポイントを書きます。"""
     write_run(folder, info, done)
-    history = [[d[k] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")] for d in done]
+    history = [[d[k] for k in HISTORY_KEYS] for d in done]
     save_checkpoint(folder / "checkpoint.pth", net, optimizer, history)
 
 
@@ -238,7 +225,7 @@ def main():
         train_set, test_set = load_data(args.per_class)
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=batch, sampler=sampler)
-    say(f"[rank {rank}/{world_size}] {device}、CPU スレッド {torch.get_num_threads()}、"
+    print_line(f"[rank {rank}/{world_size}] {device}、CPU スレッド {torch.get_num_threads()}、"
         f"担当 {len(sampler)} 枚、1 ステップ {batch} 枚")
 
     net = build_model(args, device)

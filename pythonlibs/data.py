@@ -26,7 +26,7 @@ from pythonlibs.settings import is_quick
 
 __all__ = [
     "ImageArrayDataset", "TensorBatchLoader", "make_loader", "default_num_workers",
-    "is_deterministic_transform", "stratified_indices", "quick_subset", "PRECOMPUTE_LIMIT_BYTES",
+    "is_deterministic_transform", "stratified_indices", "per_class_subset", "quick_subset", "PRECOMPUTE_LIMIT_BYTES",
 ]
 
 PRECOMPUTE_LIMIT_BYTES = 1 << 30  # cache transformed images only while they fit in 1 GiB
@@ -246,14 +246,8 @@ def stratified_indices(labels, per_class: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def quick_subset(dataset, per_class: int):
-    """In quick mode, a fixed stratified subset with ``per_class`` items of every class.
-
-    In full mode the dataset is returned unchanged.  For chapters whose models are too heavy for
-    a CPU even on the usual quick-mode data (e.g. VGG at 112 px).
-    """
-    if not is_quick():
-        return dataset
+def per_class_subset(dataset, per_class: int):
+    """A fixed stratified subset with ``per_class`` items of every class (the same in every run)."""
     labels = np.asarray(dataset.targets)
     index = stratified_indices(labels, per_class)
     if isinstance(dataset, ImageArrayDataset):
@@ -263,3 +257,12 @@ def quick_subset(dataset, per_class: int):
     subset.classes, subset.transform = dataset.classes, dataset.transform
     subset.targets = labels[index]
     return subset
+
+
+def quick_subset(dataset, per_class: int):
+    """In quick mode, :func:`per_class_subset` with ``per_class`` items of every class.
+
+    In full mode the dataset is returned unchanged.  For chapters whose models are too heavy for
+    a CPU even on the usual quick-mode data (e.g. VGG at 112 px).
+    """
+    return per_class_subset(dataset, per_class) if is_quick() else dataset

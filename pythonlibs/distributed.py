@@ -39,10 +39,10 @@ from torch.utils.data.distributed import DistributedSampler
 from pythonlibs.settings import PROJECT_ROOT
 
 __all__ = [
-    "start_process_group", "exit_process_group", "is_main_process", "print_once",
+    "start_process_group", "exit_process_group", "is_main_process", "print_line", "print_once",
     "sum_over_processes", "per_process_batch", "linear_scaled_lr", "sampler_orders",
     "repeated_order_fraction", "torchrun_command", "run_torchrun", "TorchrunResult",
-    "write_run", "read_run", "weights_difference", "function_source",
+    "HISTORY_KEYS", "write_run", "read_run", "weights_difference", "function_source",
 ]
 
 
@@ -103,10 +103,17 @@ def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def print_once(*args, **kwargs) -> None:
-    """``print`` in rank 0 only, so that N processes do not print every line N times."""
+def print_line(text: str) -> None:
+    """Print one line with a single write: ``print`` writes the text and the newline separately,
+    so lines of several processes sharing one output would run into each other."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def print_once(text: str) -> None:
+    """:func:`print_line` in rank 0 only, so that N processes do not print every line N times."""
     if is_main_process():
-        print(*args, **kwargs, flush=True)
+        print_line(text)
 
 
 def sum_over_processes(values, device) -> list[float]:
