@@ -393,16 +393,12 @@ def synchronize(device) -> None:
 
 
 def seed_fast(seed: int, device) -> None:
-    """``torch_seed(seed)``, then let cuDNN pick its fastest (non-deterministic) kernels on CUDA.
+    """``torch_seed(seed)``, with cuDNN's fastest (non-deterministic) kernels on CUDA.
 
     The runs then repeat up to tiny floating-point differences; the price of bitwise
     reproducibility on a GPU is speed.
     """
-    torch_seed(seed)
-    if torch.device(device).type == "cuda":
-        torch.backends.cudnn.deterministic = False
-        torch.backends.cudnn.benchmark = True
-        torch.use_deterministic_algorithms(False)
+    torch_seed(seed, deterministic=torch.device(device).type != "cuda")
 
 
 def _use_channels_last(device, recipe: Recipe) -> bool:

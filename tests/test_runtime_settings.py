@@ -58,3 +58,27 @@ def test_torch_seed_repairs_what_the_books_own_torch_seed_broke(monkeypatch):
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_torch_seed_without_determinism_lets_cudnn_choose_and_still_repeats_on_the_cpu(digits_dataset):
+    """deterministic=False frees cuDNN (GPU speed) and changes nothing of a CPU training run."""
+    from torch import nn, optim
+
+    from pythonlibs.data import make_loader
+    from pythonlibs.training import fit
+
+    def trained_weights(deterministic):
+        torch_seed(3, deterministic=deterministic)
+        net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+        loader = make_loader(digits_dataset, 64, shuffle=True)
+        fit(net, optim.SGD(net.parameters(), lr=0.05), nn.CrossEntropyLoss(), 1, loader, loader, "cpu", live=False)
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    try:
+        fast = trained_weights(False)
+        assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.equal(fast, trained_weights(True)), "on the CPU the determinism switch changed the result"
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = False
