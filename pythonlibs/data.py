@@ -3,9 +3,11 @@
 :class:`ImageArrayDataset` keeps images as a uint8 array and returns ``(transform(image),
 label)`` like torchvision's datasets.  When every step of the transform is *known* to be
 deterministic (``ToTensor``, ``Normalize``, ``Resize`` ...), each image is transformed once and
-reused: no per-image work in any epoch.  Anything else (random augmentation, ``Lambda``, a
-transform class of your own) runs afresh for every item in every epoch, so augmentation is never
-frozen into a cache.
+reused: no per-image work in any epoch.  Random flips, crops and erasing after such steps are
+prepared the same way up to the random part, which then runs on whole batches as they are handed
+out (:func:`batched_augmentation`).  Anything else (other augmentation, ``Lambda``, a transform
+class of your own) runs afresh for every item in every epoch.  Augmentation is never frozen
+into a cache.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.transforms import v2
 
+from pythonlibs.augment import random_crop, random_erasing, random_flip
 from pythonlibs.settings import is_quick
 
 __all__ = [
-    "ImageArrayDataset", "TensorBatchLoader", "make_loader", "default_num_workers",
-    "is_deterministic_transform", "stratified_indices", "per_class_subset", "quick_subset", "PRECOMPUTE_LIMIT_BYTES",
+    "ImageArrayDataset", "TensorBatchLoader", "AugmentedBatchLoader", "make_loader",
+    "batched_augmentation", "default_num_workers", "is_deterministic_transform",
+    "stratified_indices", "per_class_subset", "quick_subset", "PRECOMPUTE_LIMIT_BYTES",
 ]
 
 PRECOMPUTE_LIMIT_BYTES = 1 << 30  # cache transformed images only while they fit in 1 GiB
@@ -206,6 +210,103 @@ class TensorBatchLoader:
             yield self.transform_batch(self.inputs[index]), self.labels[index]
 
 
+# Random transforms that have a batched twin in pythonlibs.augment, and the per-pixel steps that
+# commute with them (a flip or crop moves pixels; these change each pixel by itself).
+PER_PIXEL_TRANSFORMS = frozenset({transforms.ToTensor, transforms.Normalize, transforms.ConvertImageDtype})
+BATCHED_RANDOM_TRANSFORMS = frozenset({transforms.RandomHorizontalFlip, transforms.RandomCrop,
+                                       transforms.RandomErasing})
+
+
+def _black_after(per_pixel: list, channels: int) -> torch.Tensor:
+    """What the per-pixel steps make of a black pixel (the padding of RandomCrop(fill=0)), per channel."""
+    black = np.zeros((1, 1, channels), dtype=np.uint8)
+    return transforms.Compose(per_pixel)(black).flatten() if per_pixel else torch.zeros(1)
+
+
+def _batched_twin(step, fill: torch.Tensor):
+    """The batched version of one random transform, or None where its settings have none."""
+    kind = type(step)
+    if kind is transforms.RandomHorizontalFlip:
+        return lambda x: random_flip(x, step.p)
+    if kind is transforms.RandomErasing and isinstance(step.value, (int, float, tuple, list)):
+        return lambda x: random_erasing(x, step.p, step.scale, step.ratio, step.value)
+    if (kind is transforms.RandomCrop and isinstance(step.padding, int) and not step.pad_if_needed
+            and step.padding_mode in ("constant", "reflect") and step.fill == 0):
+        return lambda x: random_crop(x, step.padding, step.padding_mode, fill)
+    return None
+
+
+def _order_allows_batching(steps: list) -> bool:
+    """Crops only before ``ToTensor`` (on the image), no per-pixel step after an erasing (it would
+    change the value written into the box)."""
+    kinds = [type(s) for s in steps]
+    to_tensor = kinds.index(transforms.ToTensor) if transforms.ToTensor in kinds else len(kinds)
+    if transforms.RandomCrop in kinds[to_tensor:]:
+        return False
+    if transforms.RandomErasing in kinds:
+        return not any(k in PER_PIXEL_TRANSFORMS for k in kinds[kinds.index(transforms.RandomErasing):])
+    return True
+
+
+def batched_augmentation(transform, channels: int = 3):
+    """``(deterministic_transform, augment_batch)`` for a pipeline that can run batch by batch, else None.
+
+    The pipeline may start with any known deterministic steps; after its first random step it may
+    hold only ``RandomHorizontalFlip``, ``RandomCrop`` (an int ``padding``, constant-0 or reflect
+    padding, before ``ToTensor``), ``RandomErasing`` (a number as ``value``) and the per-pixel steps
+    ``ToTensor``, ``Normalize``, ``ConvertImageDtype``, none of them after a ``RandomErasing``.
+    Then every image can be prepared once by the deterministic steps, and the random steps, in
+    their order, run on whole batches (:mod:`pythonlibs.augment`).  The result has the same
+    distribution as the per-image pipeline, not the same random draws.
+    """
+    steps = _pipeline_steps(transform)
+    first_random = next((i for i, s in enumerate(steps) if type(s) not in DETERMINISTIC_TRANSFORMS), None)
+    if first_random is None:
+        return None
+    prefix, rest = steps[:first_random], steps[first_random:]
+    if not all(type(s) in PER_PIXEL_TRANSFORMS | BATCHED_RANDOM_TRANSFORMS for s in rest):
+        return None
+    if not _order_allows_batching(steps):
+        return None
+    per_pixel = [s for s in rest if type(s) in PER_PIXEL_TRANSFORMS]
+    fill = _black_after(per_pixel, channels)
+    twins = [_batched_twin(s, fill) for s in rest if type(s) in BATCHED_RANDOM_TRANSFORMS]
+    if any(twin is None for twin in twins):
+        return None
+
+    def augment_batch(images: torch.Tensor) -> torch.Tensor:
+        for twin in twins:
+            images = twin(images)
+        return images
+    return transforms.Compose(prefix + per_pixel), augment_batch
+
+
+class AugmentedBatchLoader(TensorBatchLoader):
+    """:class:`TensorBatchLoader` whose batches are augmented as they are handed out."""
+
+    def __init__(self, inputs, labels, batch_size, augment_batch, shuffle=False, drop_last=False,
+                 dataset=None):
+        super().__init__(inputs, labels, batch_size, shuffle, drop_last, dataset)
+        self.augment_batch = augment_batch
+
+    def transform_batch(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.augment_batch(inputs)
+
+
+def _augmented_loader(dataset, batch_size: int, shuffle: bool):
+    """An :class:`AugmentedBatchLoader` for an ``ImageArrayDataset`` whose random transform has
+    batched twins and whose prepared images fit in memory, else None."""
+    if not isinstance(dataset, ImageArrayDataset):
+        return None
+    plan = batched_augmentation(dataset.transform, channels=1 if dataset.data.ndim == 3 else 3)
+    if plan is None:
+        return None
+    prepared = ImageArrayDataset(dataset.data, dataset.targets, dataset.classes, plan[0]).tensors
+    if prepared is None:
+        return None
+    return AugmentedBatchLoader(*prepared, batch_size, plan[1], shuffle, dataset=dataset)
+
+
 def default_num_workers() -> int:
     """Worker processes for a ``DataLoader`` that decodes images: some on Linux, none elsewhere.
 
@@ -223,6 +324,8 @@ def make_loader(dataset, batch_size: int, shuffle: bool = False, num_workers: in
 
     * A dataset whose images were transformed in advance (``ImageArrayDataset`` with a
       deterministic transform) is sliced batch by batch: no per-image work at all.
+    * An ``ImageArrayDataset`` whose random augmentation has batched twins (flip, crop, erasing:
+      :func:`batched_augmentation`) is prepared once and augmented batch by batch.
     * Otherwise a ``DataLoader`` decodes in worker processes (Linux), with pinned memory when a
       GPU is present, so the GPU does not wait for the CPU.
     """
@@ -232,6 +335,9 @@ def make_loader(dataset, batch_size: int, shuffle: bool = False, num_workers: in
         raise ValueError("データセットが空です。読み込み元のフォルダを確認してください。")
     if getattr(dataset, "tensors", None) is not None:
         return TensorBatchLoader(*dataset.tensors, batch_size, shuffle, dataset=dataset)
+    augmented = _augmented_loader(dataset, batch_size, shuffle)
+    if augmented is not None:
+        return augmented
     workers = default_num_workers() if num_workers is None else num_workers
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pythonlibs.augment import random_crop, random_flip
 from pythonlibs.data import TensorBatchLoader
 from pythonlibs.datasets import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from pythonlibs.runtime import torch_seed
@@ -88,31 +89,6 @@ def load_cifar10_tensors(train: bool, device):
     """CIFAR-10 from ``load_cifar10`` (quick mode: the small subset) as normalised device tensors."""
     dataset = load_cifar10(train=train, transform=None)
     return images_to_tensor(dataset.data, dataset.targets, device)
-
-
-def random_flip(images: torch.Tensor) -> torch.Tensor:
-    """Mirror each image of a batch left-right with probability 1/2 (one draw per image)."""
-    flip = torch.rand(len(images), device=images.device) < 0.5
-    return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
-
-
-def random_crop(images: torch.Tensor, pad: int, padding_mode: str = "reflect") -> torch.Tensor:
-    """Pad every image by ``pad`` pixels and cut a random ``H x W`` window (one per image).
-
-    Equivalent to ``transforms.RandomCrop(H, padding=pad)`` applied image by image, but done
-    for the whole batch with two ``gather`` calls.  ``padding_mode``: ``"reflect"`` or
-    ``"constant"`` (zeros, i.e. the mean colour after normalisation).
-    """
-    if pad <= 0:
-        return images
-    n, c, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad), mode=padding_mode)
-    dy = torch.randint(0, 2 * pad + 1, (n,), device=images.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), device=images.device)
-    rows = dy.view(n, 1) + torch.arange(h, device=images.device)          # (N, H)
-    cols = dx.view(n, 1) + torch.arange(w, device=images.device)          # (N, W)
-    padded = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * pad))
-    return padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
 
 class DeviceLoader(TensorBatchLoader):

@@ -121,9 +121,19 @@ def test_image_array_dataset_rejects_bad_input():
         ImageArrayDataset(np.zeros((4, 8, 8), dtype=np.uint8), [0] * 3, ["a"])
 
 
-def test_make_loader_uses_a_dataloader_for_random_transforms(digits_uint8):
-    dataset = ImageArrayDataset(*digits_uint8, range(10), RANDOM_PIPELINES["v1 flip"])
+def test_make_loader_uses_a_dataloader_for_random_transforms_without_a_batched_twin(digits_uint8):
+    dataset = ImageArrayDataset(*digits_uint8, range(10), RANDOM_PIPELINES["v1 ColorJitter"])
     assert isinstance(make_loader(dataset, 64, num_workers=0), DataLoader)
+
+
+def test_make_loader_augments_a_flip_afresh_every_epoch_batch_by_batch(digits_uint8):
+    """A flip has a batched twin (tests/test_augment.py): no DataLoader, and still no frozen cache."""
+    dataset = ImageArrayDataset(*digits_uint8, range(10), RANDOM_PIPELINES["v1 flip"])
+    loader = make_loader(dataset, 2000, num_workers=0)
+    assert not isinstance(loader, DataLoader)
+    torch.manual_seed(0)
+    epochs = [next(iter(loader))[0] for _ in range(2)]
+    assert not torch.equal(*epochs), "the same augmented images in two epochs"
 
 
 def test_tensor_batch_loader_visits_every_sample_once(digits_dataset):
