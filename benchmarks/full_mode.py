@@ -8,7 +8,9 @@ its executed copy, outputs kept, is saved under ``benchmarks/results/executed/``
 One JSON per run goes to ``benchmarks/results/``: the device, torch version and commit, and per
 notebook the minutes, whether every cell (and so every check) passed, the first error, and the
 final metrics it printed (the last ``val_loss`` / ``val_acc`` and its last printed lines).
-README's table of full-mode times is filled from these files.
+README's table of full-mode times is written from these files:
+
+    python benchmarks/full_mode.py --readme        # rewrite the table between README's markers
 """
 
 from __future__ import annotations
@@ -90,6 +92,50 @@ def run_notebook(name: str, quick: bool, timeout: int, executed: Path) -> dict:
             "error": error, "metrics": final_metrics(printed_text(notebook))}
 
 
+TABLE_START, TABLE_END = "<!-- full-mode-table -->", "<!-- /full-mode-table -->"
+COLUMNS = ("CPU", "Colab T4", "H100 級")
+
+
+def _column(record: dict) -> str | None:
+    """Which column of README's table a record's device belongs to (None: a GPU of another kind)."""
+    name = record["device_name"]
+    if record["device"] == "cpu":
+        return "CPU"
+    if "T4" in name:
+        return "Colab T4"
+    return "H100 級" if any(gpu in name for gpu in ("H100", "H200", "H800")) else None
+
+
+def _cell(result: dict, record: dict) -> str:
+    checks = "✅" if result["passed"] else "❌"
+    where = f"{record['cpu_threads']} コア" if record["device"] == "cpu" else record["device_name"]
+    return f"{result['minutes']:.1f} 分 {checks} ({where}, {record['date']})"
+
+
+def readme_table(results: Path = RESULTS) -> str:
+    """The markdown table of the latest full-mode minutes per notebook and device ("未計測" where none)."""
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    for path in sorted(results.glob("full_*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        column = _column(record)
+        for result in record["notebooks"] if column else []:
+            key = (result["notebook"], column)
+            if key not in latest or record["started"] >= latest[key][0]:
+                latest[key] = (record["started"], _cell(result, record))
+    lines = ["| notebook | " + " | ".join(COLUMNS) + " |", "| --- |" + " --- |" * len(COLUMNS)]
+    for notebook in sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")):
+        cells = [latest.get((notebook, column), ("", "未計測"))[1] for column in COLUMNS]
+        lines.append(f"| `{notebook}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme_table(readme: Path = ROOT / "README.md") -> None:
+    """Replace the table between README's markers with :func:`readme_table`."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    readme.write_text(text[:start] + "\n" + readme_table() + "\n" + text[end:], encoding="utf-8")
+
+
 def _device() -> str:
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -97,11 +143,18 @@ def _device() -> str:
 
 def main(argv=None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="+", help="notebooks/ のファイル名 (拡張子なし)、例: ch09_cnn")
+    parser.add_argument("notebooks", nargs="*", help="notebooks/ のファイル名 (拡張子なし)、例: ch09_cnn")
+    parser.add_argument("--readme", action="store_true", help="記録から README のフルモードの表を書き直す")
     parser.add_argument("--quick", action="store_true", help="クイックモードで実行する (道具の確認用)")
     parser.add_argument("--timeout", type=int, default=3600, help="1 セルの制限時間 (秒)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON を書くフォルダ")
     args = parser.parse_args(argv)
+    if args.readme:
+        write_readme_table()
+        print(readme_table())
+        return ROOT / "README.md"
+    if not args.notebooks:
+        parser.error("実行する notebook を 1 つ以上指定してください (例: ch09_cnn)。")
     record = {**run_metadata(_device()), "mode": "quick" if args.quick else "full",
               "started": datetime.datetime.now().isoformat(timespec="seconds"), "notebooks": []}
     for name in args.notebooks:

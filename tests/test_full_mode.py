@@ -58,3 +58,25 @@ def test_the_kernel_runs_in_the_mode_asked_for_whatever_this_process_has(full_mo
     nbformat.write(notebook, tmp_path / "mode.ipynb")
     result = full_mode.run_notebook("mode", quick=quick, timeout=60, executed=tmp_path / "executed")
     assert result["metrics"]["last_lines"] == [printed]
+
+
+def test_readmes_table_is_the_one_the_records_give(full_mode):
+    """README shows the recorded minutes, and "未計測" for every notebook and device not measured."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(full_mode.TABLE_START) + len(full_mode.TABLE_START)
+    table = readme[start:readme.index(full_mode.TABLE_END)].strip()
+    assert table == full_mode.readme_table(), "README の表が記録と違います: python benchmarks/full_mode.py --readme"
+    rows = [line for line in table.splitlines()[2:]]
+    assert len(rows) == len(list((ROOT / "notebooks").glob("*.ipynb")))
+
+
+def test_the_table_takes_the_latest_record_per_notebook_and_device(full_mode, tmp_path):
+    def record(started, device, name, minutes, passed=True):
+        return {"started": started, "device": device, "device_name": name, "cpu_threads": 2, "date": started[:10],
+                "notebooks": [{"notebook": "ch09_cnn", "minutes": minutes, "passed": passed}]}
+    for i, rec in enumerate([record("2026-12-01T10:00:00", "cuda", "NVIDIA H100 80GB HBM3", 9.0),
+                             record("2026-12-02T10:00:00", "cuda", "NVIDIA H100 80GB HBM3", 4.5),
+                             record("2026-12-03T10:00:00", "cuda", "Tesla T4", 19.0, passed=False)]):
+        (tmp_path / f"full_{i}.json").write_text(json.dumps(rec), encoding="utf-8")
+    row = next(line for line in full_mode.readme_table(tmp_path).splitlines() if "`ch09_cnn`" in line)
+    assert row == "| `ch09_cnn` | 未計測 | 19.0 分 ❌ (Tesla T4, 2026-12-03) | 4.5 分 ✅ (NVIDIA H100 80GB HBM3, 2026-12-02) |"
