@@ -10,7 +10,7 @@ notebook the minutes, whether every cell (and so every check) passed, the first 
 final metrics it printed (the last ``val_loss`` / ``val_acc`` and its last printed lines).
 README's table of full-mode times is written from these files:
 
-    python benchmarks/full_mode.py --readme        # rewrite the table between README's markers
+    python benchmarks/full_mode.py --readme        # rewrite README's table and each notebook's time line
 """
 
 from __future__ import annotations
@@ -107,13 +107,14 @@ def _column(record: dict) -> str | None:
 
 
 def _cell(result: dict, record: dict) -> str:
-    checks = "✅" if result["passed"] else "❌"
+    """"4.5 分 ✅ (device, date)"; a run that stopped says so ("❌ 4.0 分で停止")."""
     where = f"{record['cpu_threads']} コア" if record["device"] == "cpu" else record["device_name"]
-    return f"{result['minutes']:.1f} 分 {checks} ({where}, {record['date']})"
+    time = f"{result['minutes']:.1f} 分 ✅" if result["passed"] else f"❌ {result['minutes']:.1f} 分で停止"
+    return f"{time} ({where}, {record['date']})"
 
 
-def readme_table(results: Path = RESULTS) -> str:
-    """The markdown table of the latest full-mode minutes per notebook and device ("未計測" where none)."""
+def latest_cells(results: Path = RESULTS) -> dict[tuple[str, str], str]:
+    """``{(notebook, column): "4.5 分 ✅ (device, date)"}`` from the latest record of each pair."""
     latest: dict[tuple[str, str], tuple[str, str]] = {}
     for path in sorted(results.glob("full_*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -122,11 +123,43 @@ def readme_table(results: Path = RESULTS) -> str:
             key = (result["notebook"], column)
             if key not in latest or record["started"] >= latest[key][0]:
                 latest[key] = (record["started"], _cell(result, record))
+    return {key: cell for key, (_, cell) in latest.items()}
+
+
+def _notebook_names() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+def readme_table(results: Path = RESULTS) -> str:
+    """The markdown table of the latest full-mode minutes per notebook and device ("未計測" where none)."""
+    cells = latest_cells(results)
     lines = ["| notebook | " + " | ".join(COLUMNS) + " |", "| --- |" + " --- |" * len(COLUMNS)]
-    for notebook in sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")):
-        cells = [latest.get((notebook, column), ("", "未計測"))[1] for column in COLUMNS]
-        lines.append(f"| `{notebook}` | " + " | ".join(cells) + " |")
+    for notebook in _notebook_names():
+        lines.append(f"| `{notebook}` | " + " | ".join(cells.get((notebook, c), "未計測") for c in COLUMNS) + " |")
     return "\n".join(lines)
+
+
+TIME_LINE = "**フルモードの所要時間**"
+
+
+def time_line(notebook: str, cells: dict) -> str:
+    """The line each notebook's first cell shows: its measured full-mode time per device."""
+    times = " / ".join(f"{c} {cells.get((notebook, c), '未計測')}" for c in COLUMNS)
+    return f"{TIME_LINE} (測定の記録 `benchmarks/results/`、README の表と同じ): {times}"
+
+
+def write_time_lines(results: Path = RESULTS) -> None:
+    """Put (or renew) :func:`time_line` as the last line of every notebook's first cell."""
+    cells = latest_cells(results)
+    for name in _notebook_names():
+        path = NOTEBOOKS / f"{name}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        first = notebook.cells[0]
+        kept = [line for line in first.source.splitlines() if not line.startswith(TIME_LINE)]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        first.source = "\n".join(kept + ["", time_line(name, cells)])
+        nbformat.write(notebook, path)
 
 
 def write_readme_table(readme: Path = ROOT / "README.md") -> None:
@@ -144,13 +177,15 @@ def _device() -> str:
 def main(argv=None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="notebooks/ のファイル名 (拡張子なし)、例: ch09_cnn")
-    parser.add_argument("--readme", action="store_true", help="記録から README のフルモードの表を書き直す")
+    parser.add_argument("--readme", action="store_true",
+                        help="記録から README のフルモードの表と、各 notebook の最初のセルの所要時間を書き直す")
     parser.add_argument("--quick", action="store_true", help="クイックモードで実行する (道具の確認用)")
     parser.add_argument("--timeout", type=int, default=3600, help="1 セルの制限時間 (秒)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON を書くフォルダ")
     args = parser.parse_args(argv)
     if args.readme:
         write_readme_table()
+        write_time_lines()
         print(readme_table())
         return ROOT / "README.md"
     if not args.notebooks:

@@ -345,10 +345,19 @@ def weights_difference(path_a, path_b) -> float:
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
 
 
-def function_source(path, name: str) -> str:
-    """The source of the function ``name`` in the Python file ``path`` (to show a script's part)."""
+def function_source(path, name: str, docstring: bool = True) -> str:
+    """The source of the function ``name`` in the Python file ``path`` (to show a script's part).
+
+    ``docstring=False`` leaves the docstring out (the library's are in English).
+    """
     text = Path(path).read_text(encoding="utf-8")
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
-            return ast.get_source_segment(text, node)
+            lines = text.splitlines()[node.lineno - 1:node.end_lineno]
+            first = node.body[0]
+            if not docstring and isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                start, end = first.lineno - node.lineno, first.end_lineno - node.lineno + 1
+                lines = lines[:start] + lines[end:]
+            return "\n".join(lines)
     raise ValueError(f"{path} に {name} という関数はありません。")

@@ -172,5 +172,7 @@ def test_weights_difference_refuses_weights_of_different_models(tmp_path):
 def test_function_source_shows_a_function_of_the_script():
     source = function_source(SCRIPT, "train_one_epoch")
     assert source.startswith("def train_one_epoch(") and "no_sync" in source
+    bare = function_source(SCRIPT, "train_one_epoch", docstring=False)
+    assert "no_sync" in bare and "1 エポック学習し" not in bare and bare.startswith("def train_one_epoch(")
     with pytest.raises(ValueError, match="という関数はありません"):
         function_source(SCRIPT, "missing_function")

@@ -79,4 +79,14 @@ def test_the_table_takes_the_latest_record_per_notebook_and_device(full_mode, tm
                              record("2026-12-03T10:00:00", "cuda", "Tesla T4", 19.0, passed=False)]):
         (tmp_path / f"full_{i}.json").write_text(json.dumps(rec), encoding="utf-8")
     row = next(line for line in full_mode.readme_table(tmp_path).splitlines() if "`ch09_cnn`" in line)
-    assert row == "| `ch09_cnn` | 未計測 | 19.0 分 ❌ (Tesla T4, 2026-12-03) | 4.5 分 ✅ (NVIDIA H100 80GB HBM3, 2026-12-02) |"
+    assert row == "| `ch09_cnn` | 未計測 | ❌ 19.0 分で停止 (Tesla T4, 2026-12-03) | 4.5 分 ✅ (NVIDIA H100 80GB HBM3, 2026-12-02) |"
+
+
+def test_each_notebook_opens_with_its_recorded_full_mode_time(full_mode):
+    """The first cell of every notebook ends with the line of its measured times ("未計測" where none)."""
+    cells = full_mode.latest_cells()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown", f"{path.name}: the first cell is not the chapter's introduction"
+        assert first.source.splitlines()[-1] == full_mode.time_line(path.stem, cells), (
+            f"{path.name}: 最初のセルの所要時間が記録と違います: python benchmarks/full_mode.py --readme")
