@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -265,7 +264,7 @@ def run_torchrun(script, args=(), nproc_per_node: int = 2, max_restarts: int = 0
     lines = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=_child_environment(nproc_per_node, threads_per_process, use_gpus),
-                          cwd=PROJECT_ROOT, start_new_session=True) as process:
+                          cwd=PROJECT_ROOT) as process:
         timed_out = threading.Event()
         watchdog = threading.Timer(timeout, lambda: (timed_out.set(), _stop_group(process))) if timeout else None
         try:
@@ -290,11 +289,27 @@ def run_torchrun(script, args=(), nproc_per_node: int = 2, max_restarts: int = 0
 
 
 def _stop_group(process: subprocess.Popen) -> None:
-    """Stop torchrun and every process it started (they share its session)."""
+    """Stop torchrun and every process it started.
+
+    torchrun starts each worker in a session of its own, so they are found first (psutil, which
+    Jupyter's kernel already needs); torchrun is asked to stop them (SIGTERM), and whatever is
+    left is killed.  A worker left running would keep the output pipe open for ever.
+    """
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, AttributeError):   # already gone; or Windows, which has no killpg
+        import psutil
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except Exception:   # no psutil, or torchrun already gone: torchrun's own clean-up must do
+        workers = []
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
         process.kill()
+    for worker in workers:
+        try:
+            worker.kill()
+        except Exception:   # it ended meanwhile
+            pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import sys
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -29,7 +30,7 @@ SMALL = ["--per-class", 20, "--optimizer", "sgd", "--lr", 0.05]
 def launch(out, nproc, *args, max_restarts=0):
     """The training script under torchrun on the CPU, its output kept for the assertion messages."""
     return run_torchrun(SCRIPT, ["--out", out, *SMALL, *args], nproc_per_node=nproc,
-                        max_restarts=max_restarts, use_gpus=False, echo=False)
+                        max_restarts=max_restarts, use_gpus=False, echo=False, timeout=300)
 
 
 def one_step(folder, nproc, *args):
@@ -176,3 +177,13 @@ def test_function_source_shows_a_function_of_the_script():
     assert "no_sync" in bare and "1 エポック学習し" not in bare and bare.startswith("def train_one_epoch(")
     with pytest.raises(ValueError, match="という関数はありません"):
         function_source(SCRIPT, "missing_function")
+
+
+def test_a_run_that_does_not_end_is_stopped_with_everything_it_started(tmp_path):
+    """The timeout stops torchrun and its processes (a hung worker must not hang the notebook)."""
+    script = tmp_path / "sleeper.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(600)\n", encoding="utf-8")
+    with pytest.raises(TimeoutError, match="秒で終わらなかった"):
+        run_torchrun(script, nproc_per_node=2, use_gpus=False, echo=False, timeout=15)
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(script) in " ".join(p.info["cmdline"] or [])]
+    assert not left, f"processes of the stopped run are still there: {left}"
