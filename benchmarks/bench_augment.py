@@ -9,7 +9,6 @@ to ``benchmarks/results/augment_*.json``.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from torch.utils.data import DataLoader  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
-from evidence import run_metadata  # noqa: E402  (benchmarks/ is not a package)
+from evidence import run_metadata, save_record  # noqa: E402  (benchmarks/ is not a package)
 from pythonlibs.data import default_num_workers, make_loader  # noqa: E402
 from pythonlibs.datasets import load_cifar10  # noqa: E402
 
@@ -52,10 +51,7 @@ def main() -> None:
           f"バッチごと ({type(batched).__name__}) {fast:.2f} 秒 → {slow / fast:.1f} 倍速い")
     record = {**run_metadata("cpu"), "images": len(dataset), "workers": workers,
               "per_image_seconds": round(slow, 3), "batched_seconds": round(fast, 3), "speedup": round(slow / fast, 2)}
-    out = ROOT / "benchmarks" / "results" / f"augment_{record['date']}_{len(dataset)}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"記録: {out}")
+    save_record(record, f"augment_{record['date']}_{len(dataset)}")
 
 
 if __name__ == "__main__":

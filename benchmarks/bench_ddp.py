@@ -12,7 +12,6 @@ their ratio, and the final validation accuracy of each.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from evidence import run_metadata  # noqa: E402  (benchmarks/ is not a package)
+from evidence import run_metadata, save_record  # noqa: E402  (benchmarks/ is not a package)
 from pythonlibs.distributed import read_run, run_torchrun  # noqa: E402
 
 SCRIPT = ROOT / "notebooks" / "ch16_ddp_train.py"
@@ -58,10 +57,7 @@ def main() -> None:
               f"1 エポック {run['median_epoch_seconds']:.2f} 秒 (中央値)、検証精度 {run['final_val_acc']:.4f}")
     print(f"{args.nproc} プロセスは 1 プロセスの {ratio:.2f} 倍の速さ (訓練 {runs[0]['train_samples']:,} 枚)")
     record = {**run_metadata("cuda" if use_gpus else "cpu"), "speedup": round(ratio, 3), "runs": runs}
-    out = ROOT / "benchmarks" / "results" / f"ddp_{record['date']}_{'gpu' if use_gpus else 'cpu'}_{args.nproc}proc.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"記録: {out}")
+    save_record(record, f"ddp_{record['date']}_{'gpu' if use_gpus else 'cpu'}_{args.nproc}proc")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """What every benchmark result records next to its numbers: when, where, with what code."""
 
 import datetime
+import json
 import platform
 import subprocess
+from pathlib import Path
 
 import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_metadata(device) -> dict:
@@ -16,3 +20,12 @@ def run_metadata(device) -> dict:
             else platform.processor() or platform.machine())
     return {"commit": commit, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
             "device": str(device), "device_name": name, "cpu_threads": torch.get_num_threads()}
+
+
+def save_record(record: dict, name: str, folder: Path = RESULTS) -> Path:
+    """Write ``record`` as ``folder/name.json`` (Japanese kept readable) and say where."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"記録: {path}")
+    return path

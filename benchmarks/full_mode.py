@@ -32,10 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from evidence import run_metadata  # noqa: E402  (benchmarks/ is not a package)
+from evidence import RESULTS, run_metadata, save_record  # noqa: E402  (benchmarks/ is not a package)
 
 NOTEBOOKS = ROOT / "notebooks"
-RESULTS = ROOT / "benchmarks" / "results"
 METRIC = re.compile(r"(val_loss|val_acc)\s*:\s*([0-9.]+)")
 
 
@@ -197,13 +196,9 @@ def main(argv=None) -> Path:
         record["notebooks"].append(result)
         print(f"{name}: {result['minutes']:.2f} 分、{'全セル成功' if result['passed'] else '失敗: ' + str(result['error'])}"
               f"、{ {k: v for k, v in result['metrics'].items() if k != 'last_lines'} }", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     stamp = record["started"].replace(":", "").replace("-", "")
     device = re.sub(r"[^A-Za-z0-9]+", "_", record["device_name"]).strip("_")
-    path = args.out / f"{record['mode']}_{stamp}_{device}.json"
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"記録: {path}")
-    return path
+    return save_record(record, f"{record['mode']}_{stamp}_{device}", args.out)
 
 
 if __name__ == "__main__":
