@@ -12,7 +12,7 @@ under 4 seconds on one A100) and David Page's "How to train your ResNet" (ResNet
 * training (:func:`train_fast`) uses SGD with Nesterov momentum and weight decay, a one-cycle
   (linear warm-up / linear decay) or cosine learning-rate schedule, label smoothing, Lookahead
   weight averaging, mixed precision on CUDA (bf16, or fp16 with loss scaling), the
-  ``channels_last`` memory layout (CUDA and CPU), optional ``torch.compile`` on CUDA, and
+  ``channels_last`` memory layout (CUDA and CPU), optional ``torch.compile`` (for CUDA), and
   test-time augmentation (flip, translation).
 
 On a CPU everything runs in float32 without ``torch.compile``; the code is the same.
@@ -50,7 +50,7 @@ __all__ = [
     "images_to_tensor", "load_cifar10_tensors", "random_flip", "random_crop", "DeviceLoader",
     "ScaleOutput", "BatchNormNoScale", "DiracConv", "ConvGroup", "ResidualGroup", "FastNet",
     "make_fast_net",
-    "init_whitening", "Recipe", "lr_factor", "make_optimizer", "Lookahead",
+    "init_whitening", "Recipe", "lr_factor", "make_optimizer", "make_scheduler", "Lookahead",
     "autocast_for", "grad_scaler_for", "prepare_model", "to_model_layout", "seed_fast",
     "predict_tta", "evaluate_tta", "train_fast", "run_seeds", "synchronize",
 ]
@@ -287,7 +287,7 @@ class Recipe:
     tta_level: int = 2                  # 0: none, 1: + mirror, 2: + mirror and 1-pixel shifts
     amp: bool = True                    # mixed precision (CUDA only)
     channels_last: bool = True          # CUDA and CPU (faster on both), not MPS
-    compile: bool = False               # torch.compile (CUDA only)
+    compile: bool = False               # torch.compile (meant for CUDA; a CPU needs a C++ compiler)
     eval_batch_size: int = 2000
 
 
@@ -306,12 +306,21 @@ def lr_factor(step: int, total_steps: int, schedule: str = "onecycle", warmup_fr
     raise ValueError(f"schedule は 'onecycle' か 'cosine' です (受け取った値: {schedule!r})")
 
 
+def _whiten_bias(net: nn.Module):
+    """The trainable bias of ``net.whiten`` when that is a ``Conv2d`` (the whitening layer), else None."""
+    whiten = getattr(net, "whiten", None)
+    bias = whiten.bias if isinstance(whiten, nn.Conv2d) else None
+    return bias if bias is not None and bias.requires_grad else None
+
+
 def make_optimizer(net: nn.Module, recipe: Recipe) -> torch.optim.SGD:
     """SGD with Nesterov momentum; BatchNorm parameters in a group with a larger learning rate.
 
     PyTorch multiplies ``weight_decay`` by the learning rate, so it is divided by it here:
     every weight then shrinks by the same ``recipe.weight_decay`` per 1,024 samples whatever
-    its group's learning rate (decoupled weight decay, scaled by the schedule).
+    its group's learning rate (decoupled weight decay, scaled by the schedule).  Each group has
+    a ``"name"``: ``"norm"``, ``"other"`` and ``"whiten_bias"`` (the whitening layer's bias,
+    which :func:`make_scheduler` stops after ``recipe.whiten_bias_epochs``).
     """
     kilostep_scale = 1024 * (1 + 1 / (1 - recipe.momentum))
     lr = recipe.lr / kilostep_scale
@@ -319,31 +328,58 @@ def make_optimizer(net: nn.Module, recipe: Recipe) -> torch.optim.SGD:
     lr_norm = lr * recipe.bias_scaler
     norm_ids = {id(p) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                 for p in m.parameters()}
-    params = [p for p in net.parameters() if p.requires_grad]
-    norm = [p for p in params if id(p) in norm_ids]
-    other = [p for p in params if id(p) not in norm_ids]
-    groups = [dict(params=norm, lr=lr_norm, weight_decay=wd / lr_norm),
-              dict(params=other, lr=lr, weight_decay=wd / lr)]
+    whiten_bias = _whiten_bias(net)
+    params = [p for p in net.parameters() if p.requires_grad and p is not whiten_bias]
+    groups = [dict(name="norm", params=[p for p in params if id(p) in norm_ids],
+                   lr=lr_norm, weight_decay=wd / lr_norm),
+              dict(name="other", params=[p for p in params if id(p) not in norm_ids],
+                   lr=lr, weight_decay=wd / lr),
+              dict(name="whiten_bias", params=[] if whiten_bias is None else [whiten_bias],
+                   lr=lr, weight_decay=wd / lr)]
     return torch.optim.SGD([g for g in groups if g["params"]], momentum=recipe.momentum,
                            nesterov=True)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, whiten_bias_steps: int,
+                   recipe: Recipe) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule of every group (:func:`lr_factor`); the ``"whiten_bias"``
+    group's rate drops to 0 after ``whiten_bias_steps`` steps, which freezes that bias.
+
+    Freezing by the learning rate, as airbench does, rather than by switching
+    ``requires_grad`` off keeps the traced graph the same in every epoch, so ``torch.compile``
+    does not compile the net a second time.
+    """
+    def factor(step: int) -> float:
+        return lr_factor(step, total_steps, recipe.schedule, recipe.warmup_frac)
+
+    def whiten_bias_factor(step: int) -> float:
+        return factor(step) if step < whiten_bias_steps else 0.0
+
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, [whiten_bias_factor if group.get("name") == "whiten_bias" else factor
+                    for group in optimizer.param_groups])
 
 
 class Lookahead:
     """Lookahead / EMA of the weights: every few steps both copies move to their weighted mean.
 
     ``update(net, decay)`` sets ``ema = decay * ema + (1 - decay) * net`` and copies ``ema``
-    back into ``net`` (float tensors only, BatchNorm statistics included).
+    back into ``net`` (float tensors only, BatchNorm statistics included), each as one
+    ``foreach`` call over all tensors rather than two small operations per tensor.
     """
 
     def __init__(self, net: nn.Module):
-        self.ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self.ema = [v.detach().clone() for v in self._float_tensors(net)]
+
+    @staticmethod
+    def _float_tensors(net: nn.Module) -> list[torch.Tensor]:
+        return [v for v in net.state_dict().values() if v.dtype.is_floating_point]
 
     @torch.no_grad()
     def update(self, net: nn.Module, decay: float) -> None:
-        for ema, current in zip(self.ema.values(), net.state_dict().values()):
-            if current.dtype.is_floating_point:
-                ema.lerp_(current, 1 - decay)
-                current.copy_(ema)
+        current = self._float_tensors(net)
+        torch._foreach_lerp_(self.ema, current, 1 - decay)
+        torch._foreach_copy_(current, self.ema)
 
 
 def autocast_for(device, enabled: bool = True):
@@ -387,12 +423,18 @@ def _use_channels_last(device, recipe: Recipe) -> bool:
 
 
 def prepare_model(net: nn.Module, device, recipe: Recipe):
-    """Move ``net`` to the device (``channels_last`` where it helps, compiled on CUDA if asked)
-    and return ``(net, model to call)``."""
+    """Move ``net`` to the device (``channels_last`` where it helps, compiled if asked) and
+    return ``(net, model to call in training)``.
+
+    The compiled ``model`` is only for training steps, which all look alike (same batch shape,
+    layout and grad mode), so it is compiled once.  Evaluation calls the plain ``net``: in
+    ``no_grad``, with TTA's flipped and shifted views and a smaller last batch, each would make
+    ``torch.compile`` compile again, for a few forward passes that gain nothing from it.
+    """
     net = net.to(device)
     if _use_channels_last(device, recipe):
         net = net.to(memory_format=torch.channels_last)
-    if torch.device(device).type == "cuda" and recipe.compile:
+    if recipe.compile:
         return net, torch.compile(net)
     return net, net
 
@@ -456,6 +498,10 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
                recipe: Recipe | None = None, seed: int | None = None, verbose: bool = True) -> dict:
     """Train ``net`` with ``recipe`` on device tensors and return its test accuracy and time.
 
+    ``seed`` fixes what happens in here (the order of the batches, the augmentation); the
+    initial weights are those ``net`` was built with, so seed before building it too (as
+    :func:`run_seeds` does) for a run that repeats.
+
     The clock starts with the data already on the device and stops after the final test
     accuracy (with TTA) is known, with ``torch.cuda.synchronize()`` on a GPU.  Returns a dict:
     ``accuracy`` (with TTA), ``accuracy_no_tta``, ``seconds``, ``epochs``, ``steps`` and
@@ -478,8 +524,8 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
                          "1 ステップも学習できません。batch_size を小さくしてください。")
     total_steps = math.ceil(len(loader) * recipe.epochs)
     optimizer = make_optimizer(net, recipe)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total_steps, recipe.schedule, recipe.warmup_frac))
+    scheduler = make_scheduler(optimizer, total_steps, recipe.whiten_bias_epochs * len(loader),
+                               recipe)
     scaler = grad_scaler_for(device, recipe.amp)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="none")
     lookahead = Lookahead(net) if recipe.lookahead else None
@@ -487,8 +533,6 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
     history, step = [], 0
     model.train()
     for epoch in range(math.ceil(recipe.epochs)):
-        if isinstance(getattr(net, "whiten", None), nn.Conv2d) and net.whiten.bias is not None:
-            net.whiten.bias.requires_grad = epoch < recipe.whiten_bias_epochs
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
@@ -508,20 +552,29 @@ def train_fast(net: nn.Module, train_images: torch.Tensor, train_labels: torch.T
             break
     if lookahead is not None:
         lookahead.update(net, decay=1.0)
-    accuracy = evaluate_tta(model, test_images, test_labels, recipe)
+    accuracy = evaluate_tta(net, test_images, test_labels, recipe)   # eager: see prepare_model
     synchronize(device)
     seconds = time.perf_counter() - start
-    no_tta = evaluate_tta(model, test_images, test_labels, recipe, level=0)
+    no_tta = evaluate_tta(net, test_images, test_labels, recipe, level=0)
     if verbose:
         print(f"テスト精度 {accuracy:.4f} (TTA なし {no_tta:.4f}), {seconds:.1f} 秒")
     return dict(accuracy=accuracy, accuracy_no_tta=no_tta, seconds=seconds,
                 epochs=recipe.epochs, steps=step, history=np.array(history))
 
 
+def _seeded_net(make_net: Callable[[], nn.Module], seed: int, device) -> nn.Module:
+    """``make_net()`` right after :func:`seed_fast`: its initial weights depend on ``seed`` only."""
+    seed_fast(seed, device)
+    return make_net()
+
+
 def run_seeds(make_net: Callable[[], nn.Module], train_images, train_labels, test_images,
               test_labels, recipe: Recipe | None = None, seeds=(0, 1, 2),
               warmup: bool | None = None, verbose: bool = False) -> list[dict]:
     """:func:`train_fast` once per seed (a fresh net each time); returns one dict per seed.
+
+    Each seed is set before its net is built, so a seed's run (initial weights included)
+    repeats on its own, whatever ran before it.
 
     ``warmup`` (default: on CUDA only) first runs one untimed training, so that
     ``torch.compile`` and cuDNN's kernel search are not counted in the timings, as airbench
@@ -531,12 +584,13 @@ def run_seeds(make_net: Callable[[], nn.Module], train_images, train_labels, tes
     if warmup is None:
         warmup = train_images.device.type == "cuda"
     if warmup:
-        train_fast(make_net(), train_images, train_labels, test_images, test_labels,
-                   recipe, seed=seeds[0], verbose=False)
+        train_fast(_seeded_net(make_net, seeds[0], train_images.device), train_images,
+                   train_labels, test_images, test_labels, recipe, seed=seeds[0], verbose=False)
     results = []
     for seed in seeds:
-        result = train_fast(make_net(), train_images, train_labels, test_images, test_labels,
-                            recipe, seed=seed, verbose=verbose)
+        result = train_fast(_seeded_net(make_net, seed, train_images.device), train_images,
+                            train_labels, test_images, test_labels, recipe, seed=seed,
+                            verbose=verbose)
         results.append(dict(seed=seed, **result))
         print(f"シード {seed}: 精度 {result['accuracy']:.4f}, {result['seconds']:.2f} 秒")
     return results

@@ -118,11 +118,14 @@ def test_lr_factor_schedules():
 def test_optimizer_groups_and_lookahead():
     net = fc.make_fast_net(widths=(8, 16, 16))
     optimizer = fc.make_optimizer(net, fc.Recipe())
-    norm_group, other_group = optimizer.param_groups
+    norm_group, other_group, whiten_group = optimizer.param_groups
+    assert [g["name"] for g in optimizer.param_groups] == ["norm", "other", "whiten_bias"]
     assert norm_group["lr"] == pytest.approx(other_group["lr"] * 64)
+    assert whiten_group["params"] == [net.whiten.bias]
     assert optimizer.defaults["nesterov"]
     assert all(p.dim() == 1 for p in norm_group["params"])
-    assert all(p is not net.whiten.weight for p in other_group["params"])   # frozen
+    assert all(p is not net.whiten.weight and p is not net.whiten.bias
+               for p in other_group["params"])                  # frozen / its own group
     lookahead = fc.Lookahead(net)
     with torch.no_grad():
         net.head.weight.add_(1.0)
@@ -133,6 +136,92 @@ def test_optimizer_groups_and_lookahead():
         net.head.weight.add_(2.0)
     lookahead.update(net, decay=0.5)                            # halfway back
     assert torch.allclose(net.head.weight, changed + 1.0)
+
+
+def test_lookahead_moves_every_float_tensor_and_follows_a_moved_net():
+    net = fc.make_fast_net(widths=(8, 16, 16))
+    lookahead = fc.Lookahead(net)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        for v in net.state_dict().values():
+            if v.dtype.is_floating_point:
+                v.add_(4.0)
+        net.groups[0].norm1.num_batches_tracked.add_(7)
+    counters = {k: v.item() for k, v in net.state_dict().items() if not v.dtype.is_floating_point}
+    lookahead.update(net, decay=0.75)                           # a quarter of the way to the net
+    for name, value in net.state_dict().items():
+        if value.dtype.is_floating_point:
+            assert torch.allclose(value, start[name] + 1.0), name
+        else:                                                   # counters are left alone
+            assert value.item() == counters[name], name
+    assert counters["groups.0.norm1.num_batches_tracked"] == 7
+    old_storage = net.groups[0].conv1.weight.data_ptr()
+    net.to(memory_format=torch.channels_last)                   # new tensors: update must follow
+    assert net.groups[0].conv1.weight.data_ptr() != old_storage
+    with torch.no_grad():
+        net.groups[0].conv1.weight.add_(4.0)
+    lookahead.update(net, decay=1.0)                            # back to the average
+    assert torch.allclose(net.groups[0].conv1.weight, start["groups.0.conv1.weight"] + 1.0)
+
+
+def test_whiten_bias_learns_only_its_epochs_and_stays_trainable(digits32_rgb):
+    x, y = fc.images_to_tensor(digits32_rgb[0][:400, ::2, ::2], digits32_rgb[1][:400], "cpu")
+    for whiten_epochs in (0, 2):
+        torch.manual_seed(0)
+        net = fc.make_fast_net(widths=(8, 16, 16))
+        recipe = fc.Recipe(epochs=3, batch_size=100, whiten_bias_epochs=whiten_epochs, tta_level=0)
+        optimizer = fc.make_optimizer(net, recipe)
+        scheduler = fc.make_scheduler(optimizer, total_steps=12, whiten_bias_steps=4 * whiten_epochs,
+                                      recipe=recipe)
+        lrs = [[g["lr"] for g in optimizer.param_groups]]
+        for _ in range(12):
+            optimizer.step()
+            scheduler.step()
+            lrs.append([g["lr"] for g in optimizer.param_groups])
+        lrs = np.array(lrs)
+        assert (lrs[:4 * whiten_epochs, 2] == lrs[:4 * whiten_epochs, 1]).all()
+        assert (lrs[4 * whiten_epochs:, 2] == 0).all() and (lrs[:, 1] > 0).all()
+        net = fc.make_fast_net(widths=(8, 16, 16))
+        fc.train_fast(net, x[:300], y[:300], x[300:], y[300:], recipe, seed=0, verbose=False)
+        assert net.whiten.bias.requires_grad
+        assert (net.whiten.bias.abs().sum() > 0) == (whiten_epochs > 0)   # init_whitening zeroes it
+
+
+def test_compiled_training_compiles_the_net_once(digits32_rgb, monkeypatch):
+    """Evaluation (no_grad, TTA views, a short last batch) and freezing the whitening bias
+    must not make torch.compile compile the net again."""
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: real_compile(model, backend=counting_backend))
+    torch._dynamo.reset()
+    x, y = fc.images_to_tensor(digits32_rgb[0][:500, ::2, ::2], digits32_rgb[1][:500], "cpu")
+    recipe = fc.Recipe(epochs=3, batch_size=100, whiten_bias_epochs=1, tta_level=2, compile=True,
+                       eval_batch_size=150)
+    result = fc.train_fast(fc.make_fast_net(widths=(8, 16, 16)), x[:300], y[:300], x[300:], y[300:],
+                           recipe, seed=0, verbose=False)
+    torch._dynamo.reset()
+    assert result["steps"] == 9
+    assert len(graphs) == 1, f"{len(graphs)} 回コンパイルされました"
+
+
+def test_run_seeds_repeats_each_seed_on_its_own(digits32_rgb):
+    x, y = fc.images_to_tensor(digits32_rgb[0][:400, ::2, ::2], digits32_rgb[1][:400], "cpu")
+    recipe = fc.Recipe(epochs=2, batch_size=100, tta_level=0)
+
+    def make_net():
+        return fc.make_fast_net(widths=(8, 16, 16))
+
+    both = fc.run_seeds(make_net, x[:300], y[:300], x[300:], y[300:], recipe, seeds=[0, 1])
+    torch.rand(5)                                               # other random draws in between
+    alone = fc.run_seeds(make_net, x[:300], y[:300], x[300:], y[300:], recipe, seeds=[1])
+    assert np.array_equal(both[1]["history"], alone[0]["history"])
+    assert both[1]["accuracy"] == alone[0]["accuracy"]
+    assert not np.array_equal(both[0]["history"], both[1]["history"])
 
 
 def test_tta_shapes_and_mirror_invariance(digits32_rgb):
