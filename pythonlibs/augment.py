@@ -27,28 +27,38 @@ def random_flip(images: torch.Tensor, p: float = 0.5) -> torch.Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
 
 
-def random_crop(images: torch.Tensor, pad: int, padding_mode: str = "reflect", fill=0.0) -> torch.Tensor:
-    """Pad every image by ``pad`` pixels and cut a random ``H x W`` window (one per image).
+def random_crop(images: torch.Tensor, pad: int, padding_mode: str = "reflect", fill=0.0,
+                size=None) -> torch.Tensor:
+    """Pad every image by ``pad`` pixels and cut a random window (one per image).
 
-    Equivalent to ``transforms.RandomCrop(H, padding=pad)`` applied image by image, but done
-    for the whole batch with two ``gather`` calls.  ``padding_mode``: ``"reflect"`` or
-    ``"constant"``, which pads with ``fill`` (a number, or one value per channel: for normalised
-    images, the value a black pixel became).
+    Equivalent to ``transforms.RandomCrop(size, padding=pad)`` applied image by image, but done
+    for the whole batch with two ``gather`` calls.  ``size``: the window's (height, width), or
+    one number for a square; by default the images' own size.  ``padding_mode``: ``"reflect"``
+    or ``"constant"``, which pads with ``fill`` (a number, or one value per channel: for
+    normalised images, the value a black pixel became).  uint8 images work as well.
     """
-    if pad <= 0:
-        return images
     n, c, h, w = images.shape
-    if padding_mode == "constant":
+    out_h, out_w = (h, w) if size is None else (size, size) if isinstance(size, int) else size
+    if out_h > h + 2 * pad or out_w > w + 2 * pad:
+        raise ValueError(f"切り出す大きさ {out_h}x{out_w} が、{pad} 画素ずつ足した画像 "
+                         f"{h + 2 * pad}x{w + 2 * pad} より大きくなっています。")
+    if pad <= 0 and (out_h, out_w) == (h, w):
+        return images
+    if pad <= 0:
+        padded = images
+    elif padding_mode == "constant" and isinstance(fill, (int, float)):
+        padded = F.pad(images, (pad, pad, pad, pad), value=fill)
+    elif padding_mode == "constant":                                  # one fill per channel
         fill = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
         padded = F.pad(images - fill, (pad, pad, pad, pad)) + fill   # zeros around, shifted to fill
     else:
         padded = F.pad(images, (pad, pad, pad, pad), mode=padding_mode)
-    dy = torch.randint(0, 2 * pad + 1, (n,), device=images.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), device=images.device)
-    rows = dy.view(n, 1) + torch.arange(h, device=images.device)          # (N, H)
-    cols = dx.view(n, 1) + torch.arange(w, device=images.device)          # (N, W)
-    padded = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * pad))
-    return padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    dy = torch.randint(0, h + 2 * pad - out_h + 1, (n,), device=images.device)
+    dx = torch.randint(0, w + 2 * pad - out_w + 1, (n,), device=images.device)
+    rows = dy.view(n, 1) + torch.arange(out_h, device=images.device)      # (N, out_h)
+    cols = dx.view(n, 1) + torch.arange(out_w, device=images.device)      # (N, out_w)
+    padded = padded.gather(2, rows.view(n, 1, out_h, 1).expand(n, c, out_h, w + 2 * pad))
+    return padded.gather(3, cols.view(n, 1, 1, out_w).expand(n, c, out_h, out_w))
 
 
 def _erasing_boxes(n: int, height: int, width: int, scale, ratio, device, attempts: int = 10):

@@ -68,11 +68,11 @@ def is_deterministic_transform(transform) -> bool:
     return all(type(step) in DETERMINISTIC_TRANSFORMS for step in _pipeline_steps(transform))
 
 
-def _to_tensor_batch(images: np.ndarray) -> torch.Tensor:
-    """What ``ToTensor`` does to each uint8 image, for all at once: (N, C, H, W) floats in [0, 1]."""
+def _pil_to_tensor_batch(images: np.ndarray) -> torch.Tensor:
+    """What ``PILToTensor`` does to each uint8 image, for all at once: (N, C, H, W) uint8."""
     batch = torch.tensor(images)   # a copy: the dataset's array is read-only
     batch = batch.unsqueeze(3) if batch.dim() == 3 else batch
-    return batch.permute(0, 3, 1, 2).contiguous().float().div_(255)
+    return batch.permute(0, 3, 1, 2).contiguous()
 
 
 class ImageArrayDataset(Dataset):
@@ -81,8 +81,8 @@ class ImageArrayDataset(Dataset):
     ``images`` is (N, H, W) for grayscale or (N, H, W, 3) for colour; item ``i`` is
     ``(transform(PIL image), label)``.  When the transform is known to be deterministic and the
     result fits in memory, every image is transformed once and kept in ``tensors``; that is
-    where most of the book's CIFAR-10 time went.  ``ToTensor`` (+ ``Normalize``) at the start of
-    the pipeline is done for all images at once.
+    where most of the book's CIFAR-10 time went.  ``ToTensor`` (+ ``Normalize``) or
+    ``PILToTensor`` at the start of the pipeline is done for all images at once.
 
     ``data`` is read-only (change it by assigning a new array, which prepares the images again);
     ``targets`` is this dataset's own copy.
@@ -144,8 +144,10 @@ class ImageArrayDataset(Dataset):
 
     def _precompute(self):
         steps = _pipeline_steps(self.transform)
-        if steps and type(steps[0]) is transforms.ToTensor:
-            inputs = _to_tensor_batch(self._data)
+        if steps and type(steps[0]) in (transforms.ToTensor, transforms.PILToTensor):
+            inputs = _pil_to_tensor_batch(self._data)
+            if type(steps[0]) is transforms.ToTensor:
+                inputs = inputs.float().div_(255)
             steps = steps[1:]
             while steps and type(steps[0]) in NORMALIZE_TYPES:   # per channel: the same for a batch
                 normalize, steps = steps[0], steps[1:]
@@ -210,79 +212,71 @@ class TensorBatchLoader:
             yield self.transform_batch(self.inputs[index]), self.labels[index]
 
 
-# Random transforms that have a batched twin in pythonlibs.augment, and the per-pixel steps that
-# commute with them (a flip or crop moves pixels; these change each pixel by itself).
+# Steps that can run on a whole batch of uint8 images in their order: per-pixel conversions and
+# random transforms that have a batched twin in pythonlibs.augment.
 PER_PIXEL_TRANSFORMS = frozenset({transforms.ToTensor, transforms.Normalize, transforms.ConvertImageDtype})
 BATCHED_RANDOM_TRANSFORMS = frozenset({transforms.RandomHorizontalFlip, transforms.RandomCrop,
                                        transforms.RandomErasing})
 
 
-def _black_after(per_pixel: list, channels: int) -> torch.Tensor:
-    """What the per-pixel steps make of a black pixel (the padding of RandomCrop(fill=0)), per channel."""
-    black = np.zeros((1, 1, channels), dtype=np.uint8)
-    return transforms.Compose(per_pixel)(black).flatten() if per_pixel else torch.zeros(1)
-
-
-def _batched_twin(step, fill: torch.Tensor):
-    """The batched version of one random transform, or None where its settings have none."""
+def _batched_step(step):
+    """The batched version of one step of a pipeline, or None where it has none."""
     kind = type(step)
+    if kind is transforms.ToTensor:
+        return lambda x: x.float().div_(255)            # uint8 (N, C, H, W) -> floats in [0, 1]
+    if kind is transforms.Normalize:
+        return lambda x: transforms.functional.normalize(x, step.mean, step.std)
+    if kind is transforms.ConvertImageDtype:
+        return lambda x: transforms.functional.convert_image_dtype(x, step.dtype)
     if kind is transforms.RandomHorizontalFlip:
         return lambda x: random_flip(x, step.p)
     if kind is transforms.RandomErasing and isinstance(step.value, (int, float, tuple, list)):
         return lambda x: random_erasing(x, step.p, step.scale, step.ratio, step.value)
-    if (kind is transforms.RandomCrop and isinstance(step.padding, int) and not step.pad_if_needed
-            and step.padding_mode in ("constant", "reflect") and step.fill == 0):
-        return lambda x: random_crop(x, step.padding, step.padding_mode, fill)
+    if (kind is transforms.RandomCrop and isinstance(step.padding, (int, type(None)))
+            and not step.pad_if_needed and step.padding_mode in ("constant", "reflect")
+            and isinstance(step.fill, (int, float))):
+        return lambda x: random_crop(x, step.padding or 0, step.padding_mode, step.fill, step.size)
     return None
 
 
-def _order_allows_batching(steps: list) -> bool:
-    """Crops only before ``ToTensor`` (on the image), no per-pixel step after an erasing (it would
-    change the value written into the box)."""
-    kinds = [type(s) for s in steps]
-    to_tensor = kinds.index(transforms.ToTensor) if transforms.ToTensor in kinds else len(kinds)
-    if transforms.RandomCrop in kinds[to_tensor:]:
-        return False
-    if transforms.RandomErasing in kinds:
-        return not any(k in PER_PIXEL_TRANSFORMS for k in kinds[kinds.index(transforms.RandomErasing):])
-    return True
+def batched_augmentation(transform):
+    """``(image_transform, augment_batch)`` for a pipeline that can run batch by batch, else None.
 
-
-def batched_augmentation(transform, channels: int = 3):
-    """``(deterministic_transform, augment_batch)`` for a pipeline that can run batch by batch, else None.
-
-    The pipeline may start with any known deterministic steps; after its first random step it may
-    hold only ``RandomHorizontalFlip``, ``RandomCrop`` (an int ``padding``, constant-0 or reflect
-    padding, before ``ToTensor``), ``RandomErasing`` (a number as ``value``) and the per-pixel steps
-    ``ToTensor``, ``Normalize``, ``ConvertImageDtype``, none of them after a ``RandomErasing``.
-    Then every image can be prepared once by the deterministic steps, and the random steps, in
-    their order, run on whole batches (:mod:`pythonlibs.augment`).  The result has the same
+    The pipeline is split where its first random step or its ``ToTensor`` comes.  What comes
+    before must be known deterministic steps on the image (``Resize``, ``CenterCrop`` ...):
+    ``image_transform`` (those steps, then ``PILToTensor``) prepares every image once, as uint8.
+    What comes after runs on whole uint8 batches, step by step in the pipeline's order
+    (``augment_batch``): ``ToTensor``, ``Normalize``, ``ConvertImageDtype``, and the random
+    ``RandomHorizontalFlip``, ``RandomCrop`` (an int ``padding`` or none, constant padding with
+    a number as ``fill``, or reflect) and ``RandomErasing`` (a number as ``value``) of
+    :mod:`pythonlibs.augment`.  ``ToTensor`` must be among them.  The result has the same
     distribution as the per-image pipeline, not the same random draws.
     """
     steps = _pipeline_steps(transform)
-    first_random = next((i for i, s in enumerate(steps) if type(s) not in DETERMINISTIC_TRANSFORMS), None)
-    if first_random is None:
+    kinds = [type(s) for s in steps]
+    first_random = next((i for i, k in enumerate(kinds) if k not in DETERMINISTIC_TRANSFORMS), None)
+    if first_random is None or transforms.ToTensor not in kinds:
         return None
-    prefix, rest = steps[:first_random], steps[first_random:]
-    if not all(type(s) in PER_PIXEL_TRANSFORMS | BATCHED_RANDOM_TRANSFORMS for s in rest):
-        return None
-    if not _order_allows_batching(steps):
-        return None
-    per_pixel = [s for s in rest if type(s) in PER_PIXEL_TRANSFORMS]
-    fill = _black_after(per_pixel, channels)
-    twins = [_batched_twin(s, fill) for s in rest if type(s) in BATCHED_RANDOM_TRANSFORMS]
-    if any(twin is None for twin in twins):
+    split = min(first_random, kinds.index(transforms.ToTensor))
+    if transforms.RandomErasing in kinds[:kinds.index(transforms.ToTensor)]:
+        return None                                     # torchvision refuses it on a PIL image
+    batch_steps = [_batched_step(s) for s in steps[split:]]
+    if any(step is None for step in batch_steps):
         return None
 
     def augment_batch(images: torch.Tensor) -> torch.Tensor:
-        for twin in twins:
-            images = twin(images)
+        for step in batch_steps:
+            images = step(images)
         return images
-    return transforms.Compose(prefix + per_pixel), augment_batch
+    return transforms.Compose(steps[:split] + [transforms.PILToTensor()]), augment_batch
 
 
 class AugmentedBatchLoader(TensorBatchLoader):
-    """:class:`TensorBatchLoader` whose batches are augmented as they are handed out."""
+    """:class:`TensorBatchLoader` whose batches go through ``augment_batch`` as they are handed out.
+
+    ``inputs`` may be uint8 images kept as they are (4x less memory than floats) that
+    ``augment_batch`` converts, batch by batch, on whatever device they live.
+    """
 
     def __init__(self, inputs, labels, batch_size, augment_batch, shuffle=False, drop_last=False,
                  dataset=None):
@@ -293,18 +287,24 @@ class AugmentedBatchLoader(TensorBatchLoader):
         return self.augment_batch(inputs)
 
 
-def _augmented_loader(dataset, batch_size: int, shuffle: bool):
-    """An :class:`AugmentedBatchLoader` for an ``ImageArrayDataset`` whose random transform has
-    batched twins and whose prepared images fit in memory, else None."""
+def _augmented_loader(dataset, batch_size: int, shuffle: bool, device):
+    """An :class:`AugmentedBatchLoader` over uint8 images on ``device`` for an ``ImageArrayDataset``
+    whose pipeline runs batch by batch (:func:`batched_augmentation`) and fits in memory, else None."""
     if not isinstance(dataset, ImageArrayDataset):
         return None
-    plan = batched_augmentation(dataset.transform, channels=1 if dataset.data.ndim == 3 else 3)
+    plan = batched_augmentation(dataset.transform)
     if plan is None:
         return None
     prepared = ImageArrayDataset(dataset.data, dataset.targets, dataset.classes, plan[0]).tensors
     if prepared is None:
         return None
-    return AugmentedBatchLoader(*prepared, batch_size, plan[1], shuffle, dataset=dataset)
+    inputs, labels = _on_device(prepared, device)
+    return AugmentedBatchLoader(inputs, labels, batch_size, plan[1], shuffle, dataset=dataset)
+
+
+def _on_device(tensors, device):
+    """The tensors moved to ``device`` (as they are when it is None)."""
+    return tuple(tensors) if device is None else tuple(t.to(device) for t in tensors)
 
 
 def default_num_workers() -> int:
@@ -318,24 +318,32 @@ def default_num_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool = False, num_workers: int | None = None):
+def make_loader(dataset, batch_size: int, shuffle: bool = False, num_workers: int | None = None,
+                device=None):
     """A mini-batch loader for ``dataset``: what ``DataLoader(dataset, batch_size, shuffle)`` does,
     only faster.
 
     * A dataset whose images were transformed in advance (``ImageArrayDataset`` with a
       deterministic transform) is sliced batch by batch: no per-image work at all.
-    * An ``ImageArrayDataset`` whose random augmentation has batched twins (flip, crop, erasing:
-      :func:`batched_augmentation`) is prepared once and augmented batch by batch.
+    * An ``ImageArrayDataset`` whose random augmentation can run on batches (flip, crop,
+      erasing: :func:`batched_augmentation`) is kept as uint8 images and converted and
+      augmented batch by batch.
     * Otherwise a ``DataLoader`` decodes in worker processes (Linux), with pinned memory when a
       GPU is present, so the GPU does not wait for the CPU.
+
+    ``device`` (not in ``DataLoader``): in the first two cases, keep the images on this device
+    (e.g. the GPU) and slice, convert and augment them there, so that no batch is copied from
+    the CPU during training; the batches then live on that device.  By default they stay in
+    the computer's memory and ``fit`` moves each batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size は 1 以上にしてください (batch_size={batch_size})")
     if len(dataset) == 0:
         raise ValueError("データセットが空です。読み込み元のフォルダを確認してください。")
     if getattr(dataset, "tensors", None) is not None:
-        return TensorBatchLoader(*dataset.tensors, batch_size, shuffle, dataset=dataset)
-    augmented = _augmented_loader(dataset, batch_size, shuffle)
+        inputs, labels = _on_device(dataset.tensors, device)
+        return TensorBatchLoader(inputs, labels, batch_size, shuffle, dataset=dataset)
+    augmented = _augmented_loader(dataset, batch_size, shuffle, device)
     if augmented is not None:
         return augmented
     workers = default_num_workers() if num_workers is None else num_workers

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pythonlibs.augment import random_crop, random_flip
-from pythonlibs.data import TensorBatchLoader
+from pythonlibs.data import AugmentedBatchLoader
 from pythonlibs.datasets import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from pythonlibs.runtime import torch_seed
 from pythonlibs.training import eval_mode
@@ -91,23 +91,24 @@ def load_cifar10_tensors(train: bool, device):
     return images_to_tensor(dataset.data, dataset.targets, device)
 
 
-class DeviceLoader(TensorBatchLoader):
+class DeviceLoader(AugmentedBatchLoader):
     """Mini-batches sliced from tensors that already live on the device, augmented on the device.
 
     Use it like a ``DataLoader`` (``for x, y in loader``; ``len(loader)`` batches), also with
     ``fit`` of ``torch_lib1``.  Each epoch visits every sample exactly once (``drop_last=True``
     leaves out the last incomplete batch, so every step has the same shape, which
     ``torch.compile`` likes).  Shuffling and augmentation draw from PyTorch's generator on the
-    device, so ``torch_seed`` makes them repeat.  The slicing is ``TensorBatchLoader``'s.
+    device, so ``torch_seed`` makes them repeat.  The slicing is ``AugmentedBatchLoader``'s; the
+    augmentation is :meth:`crop_and_flip`.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  shuffle: bool = False, drop_last: bool = False, crop_pad: int = 0,
                  flip: bool = False, padding_mode: str = "reflect"):
-        super().__init__(images, labels, batch_size, shuffle, drop_last)
+        super().__init__(images, labels, batch_size, self.crop_and_flip, shuffle, drop_last)
         self.crop_pad, self.flip, self.padding_mode = crop_pad, flip, padding_mode
 
-    def transform_batch(self, images: torch.Tensor) -> torch.Tensor:
+    def crop_and_flip(self, images: torch.Tensor) -> torch.Tensor:
         """Augment one batch: random crop with padding, then random flip (each if enabled)."""
         if self.crop_pad:
             images = random_crop(images, self.crop_pad, self.padding_mode)

@@ -71,3 +71,24 @@ def test_channels_last_on_cuda_gives_the_same_outputs(digits32_rgb):
     with torch.no_grad():
         torch.testing.assert_close(model(fc.to_model_layout(x, fc.Recipe())), reference(x),
                                    atol=1e-3, rtol=1e-3)
+
+
+def test_make_loader_keeps_uint8_images_on_the_gpu_and_augments_there(digits32_rgb):
+    from torchvision import transforms
+
+    from pythonlibs.data import AugmentedBatchLoader, ImageArrayDataset, make_loader
+
+    data, labels = digits32_rgb
+    transform = transforms.Compose([
+        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        transforms.Normalize(0.5, 0.5), transforms.RandomErasing(p=0.5, value=0)])
+    dataset = ImageArrayDataset(data, labels, [str(d) for d in range(10)], transform)
+    loader = make_loader(dataset, 100, shuffle=True, device="cuda")
+    assert isinstance(loader, AugmentedBatchLoader)
+    assert loader.inputs.is_cuda and loader.inputs.dtype == torch.uint8
+    torch_seed(1)
+    first = [x for x, _ in loader]
+    torch_seed(1)
+    again = [x for x, _ in loader]
+    assert all(a.is_cuda and a.dtype == torch.float32 and a.shape[1:] == (3, 32, 32) for a in first)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
