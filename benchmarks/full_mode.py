@@ -2,13 +2,17 @@
 
     python benchmarks/full_mode.py ch09_cnn ch10_dl_tuning          # full mode (what a learner runs)
     python benchmarks/full_mode.py --quick l01_python                # quick mode (to try the tool)
+    python3 benchmarks/full_mode.py --as-script ch09_cnn             # without Jupyter (the GPU machine)
 
 Each notebook runs top to bottom in its own kernel (nbclient, working folder ``notebooks/``), and
 its executed copy, outputs kept, is saved under ``benchmarks/results/executed/`` (git-ignored).
 One JSON per run goes to ``benchmarks/results/``: the device, torch version and commit, and per
 notebook the minutes, whether every cell (and so every check) passed, the first error, and the
 final metrics it printed (the last ``val_loss`` / ``val_acc`` and its last printed lines).
-README's table of full-mode times is written from these files:
+``--as-script`` runs each notebook's code cells as one Python script instead (``display`` prints,
+figures are drawn but not shown), for a machine that has PyTorch but not Jupyter, such as the
+device tool's GPU machine; the record says ``"runner": "script"`` and keeps the script and its
+log under ``executed/``.  README's table of full-mode times is written from these files:
 
     python benchmarks/full_mode.py --readme        # rewrite README's table and each notebook's time line
 """
@@ -20,13 +24,10 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,15 +67,30 @@ def _first_error(notebook) -> dict | None:
     return None
 
 
-def run_notebook(name: str, quick: bool, timeout: int, executed: Path) -> dict:
-    """Run ``notebooks/<name>.ipynb`` in a fresh kernel; its record (minutes, passed, metrics)."""
+def _notebook_path(name: str) -> Path:
     path = NOTEBOOKS / f"{name}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(f"{path} がありません。notebooks/ のファイル名 (拡張子なし) で指定してください。")
-    notebook = nbformat.read(path, as_version=4)
-    env = {k: v for k, v in os.environ.items() if k != "DLNB_QUICK"}   # the kernel's, not ours
+    return path
+
+
+def _environment(quick: bool) -> dict:
+    """This process's environment with the mode asked for (the kernel's, not ours)."""
+    env = {k: v for k, v in os.environ.items() if k != "DLNB_QUICK"}
     if quick:
         env["DLNB_QUICK"] = "1"
+    return env
+
+
+def run_notebook(name: str, quick: bool, timeout: int, executed: Path) -> dict:
+    """Run ``notebooks/<name>.ipynb`` in a fresh kernel; its record (minutes, passed, metrics)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = _notebook_path(name)
+    notebook = nbformat.read(path, as_version=4)
+    env = _environment(quick)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     start = time.perf_counter()
@@ -89,6 +105,68 @@ def run_notebook(name: str, quick: bool, timeout: int, executed: Path) -> dict:
     error = _first_error(notebook) or failure
     return {"notebook": name, "minutes": round(seconds / 60, 2), "passed": error is None,
             "error": error, "metrics": final_metrics(printed_text(notebook))}
+
+
+CELL_MARK = "### full_mode cell "
+SCRIPT_PREAMBLE = '''import matplotlib
+matplotlib.use("Agg")
+try:
+    from IPython.display import display
+except ImportError:
+    def display(*objects):
+        """What a notebook would show, printed (IPython is not installed here)."""
+        for shown in objects:
+            print(shown.to_string() if hasattr(shown, "to_string") else shown)
+'''
+
+
+def notebook_script(notebook: dict) -> str:
+    """The code cells of a notebook (its JSON) as one script, each cell announced by a marker line."""
+    parts = [SCRIPT_PREAMBLE]
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            parts.append(f"print({CELL_MARK + str(index)!r}, flush=True)\n{source}\n")
+    return "\n".join(parts)
+
+
+def _script_error(lines: list[str], returncode: int | None, timeout: int) -> dict | None:
+    """The cell that was running and the last line of the traceback (or that the time ran out,
+    ``returncode`` None), or None after a clean exit."""
+    if returncode == 0:
+        return None
+    cells = [int(line[len(CELL_MARK):]) for line in lines if line.startswith(CELL_MARK)]
+    last = [line for line in lines if line.strip()][-1:] or [""]
+    message = f"時間切れ ({timeout} 秒で止めました)" if returncode is None else last[0]
+    return {"cell": cells[-1] if cells else None, "error": message[:500]}
+
+
+def run_as_script(name: str, quick: bool, timeout: int, executed: Path) -> dict:
+    """Run the code cells of ``notebooks/<name>.ipynb`` as one Python script; its record.
+
+    ``timeout`` is for the whole notebook here.  The script and everything it printed (stdout
+    and stderr together) are kept as ``executed/<name>.py`` and ``executed/<name>.log``.
+    """
+    path = _notebook_path(name)
+    executed.mkdir(parents=True, exist_ok=True)
+    script, log = executed / f"{name}.py", executed / f"{name}.log"
+    script.write_text(notebook_script(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    start = time.perf_counter()
+    with log.open("w", encoding="utf-8") as output:
+        process = subprocess.Popen([sys.executable, str(script)], cwd=NOTEBOOKS, env=_environment(quick),
+                                   stdout=output, stderr=subprocess.STDOUT)
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            returncode = None
+    seconds = time.perf_counter() - start
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    error = _script_error(lines, returncode, timeout)
+    printed = [line for line in lines if not line.startswith(CELL_MARK)]
+    return {"notebook": name, "minutes": round(seconds / 60, 2), "passed": error is None,
+            "error": error, "metrics": final_metrics(printed)}
 
 
 TABLE_START, TABLE_END = "<!-- full-mode-table -->", "<!-- /full-mode-table -->"
@@ -108,6 +186,8 @@ def _column(record: dict) -> str | None:
 def _cell(result: dict, record: dict) -> str:
     """"4.5 分 ✅ (device, date)"; a run that stopped says so ("❌ 4.0 分で停止")."""
     where = f"{record['cpu_threads']} コア" if record["device"] == "cpu" else record["device_name"]
+    if record.get("runner") == "script":
+        where += "、スクリプトとして実行"
     time = f"{result['minutes']:.1f} 分 ✅" if result["passed"] else f"❌ {result['minutes']:.1f} 分で停止"
     return f"{time} ({where}, {record['date']})"
 
@@ -149,6 +229,8 @@ def time_line(notebook: str, cells: dict) -> str:
 
 def write_time_lines(results: Path = RESULTS) -> None:
     """Put (or renew) :func:`time_line` as the last line of every notebook's first cell."""
+    import nbformat
+
     cells = latest_cells(results)
     for name in _notebook_names():
         path = NOTEBOOKS / f"{name}.ipynb"
@@ -179,7 +261,10 @@ def main(argv=None) -> Path:
     parser.add_argument("--readme", action="store_true",
                         help="記録から README のフルモードの表と、各 notebook の最初のセルの所要時間を書き直す")
     parser.add_argument("--quick", action="store_true", help="クイックモードで実行する (道具の確認用)")
-    parser.add_argument("--timeout", type=int, default=3600, help="1 セルの制限時間 (秒)")
+    parser.add_argument("--as-script", action="store_true",
+                        help="Jupyter を使わず、コードセルを 1 つのスクリプトとして実行する (GPU マシン用)")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="1 セルの制限時間 (秒)。--as-script では notebook 1 つ全体の制限時間")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON を書くフォルダ")
     args = parser.parse_args(argv)
     if args.readme:
@@ -190,9 +275,11 @@ def main(argv=None) -> Path:
     if not args.notebooks:
         parser.error("実行する notebook を 1 つ以上指定してください (例: ch09_cnn)。")
     record = {**run_metadata(_device()), "mode": "quick" if args.quick else "full",
+              "runner": "script" if args.as_script else "nbclient",
               "started": datetime.datetime.now().isoformat(timespec="seconds"), "notebooks": []}
+    run = run_as_script if args.as_script else run_notebook
     for name in args.notebooks:
-        result = run_notebook(name, args.quick, args.timeout, args.out / "executed")
+        result = run(name, args.quick, args.timeout, args.out / "executed")
         record["notebooks"].append(result)
         print(f"{name}: {result['minutes']:.2f} 分、{'全セル成功' if result['passed'] else '失敗: ' + str(result['error'])}"
               f"、{ {k: v for k, v in result['metrics'].items() if k != 'last_lines'} }", flush=True)

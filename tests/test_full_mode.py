@@ -43,6 +43,38 @@ def test_a_failing_notebook_is_recorded_as_failed_with_its_error(full_mode, tmp_
     assert result["metrics"]["val_acc"] == 0.61 and result["metrics"]["val_loss"] == 0.9
 
 
+def test_a_notebook_runs_as_a_script_without_jupyter(full_mode, tmp_path, monkeypatch):
+    """--as-script (for the GPU machine, which has no Jupyter): the same record from a plain script."""
+    monkeypatch.setenv("DLNB_QUICK", "1")
+    path = full_mode.main(["--quick", "--as-script", "l01_python", "--out", str(tmp_path)])
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert record["runner"] == "script"
+    [result] = record["notebooks"]
+    assert result["passed"] and result["error"] is None, result["error"]
+    assert result["metrics"]["last_lines"]
+    assert not any(full_mode.CELL_MARK in line for line in result["metrics"]["last_lines"])
+    assert (tmp_path / "executed" / "l01_python.log").read_text(encoding="utf-8").strip()
+
+
+def test_a_failing_script_names_its_cell_and_a_hung_one_its_timeout(full_mode, tmp_path, monkeypatch):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 見出し"),
+        nbformat.v4.new_code_cell("print('Epoch [1/1], loss: 1.0 acc: 0.5 val_loss: 0.9, val_acc: 0.61')"),
+        nbformat.v4.new_code_cell("display('表示')\nraise ValueError('壊れたセル')"),
+        nbformat.v4.new_code_cell("print('ここまで来ない')")])
+    monkeypatch.setattr(full_mode, "NOTEBOOKS", tmp_path)
+    nbformat.write(notebook, tmp_path / "broken.ipynb")
+    result = full_mode.run_as_script("broken", quick=True, timeout=60, executed=tmp_path / "executed")
+    assert not result["passed"] and result["error"]["cell"] == 2
+    assert "ValueError: 壊れたセル" in result["error"]["error"]
+    assert result["metrics"]["val_acc"] == 0.61
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]),
+                   tmp_path / "hung.ipynb")
+    result = full_mode.run_as_script("hung", quick=True, timeout=2, executed=tmp_path / "executed")
+    assert not result["passed"] and result["error"] == {"cell": 0, "error": "時間切れ (2 秒で止めました)"}
+    assert result["minutes"] < 0.5
+
+
 def test_an_unknown_notebook_is_named(full_mode, tmp_path):
     with pytest.raises(FileNotFoundError, match="ありません"):
         full_mode.run_notebook("ch99_missing", quick=True, timeout=60, executed=tmp_path)

@@ -1,0 +1,49 @@
+"""benchmarks/gpu_session.py: the one prepared run for the GPU machine, tried here on the CPU."""
+
+import importlib.util
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def gpu_session():
+    spec = importlib.util.spec_from_file_location("gpu_session", ROOT / "benchmarks" / "gpu_session.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_run_records_quick_and_full_mode_in_the_files_the_device_tool_returns(gpu_session, tmp_path):
+    out, results = tmp_path / "out", tmp_path / "results"
+    gpu_session.run(["l01_python"], budget=300, out=out, results=results, scratch=tmp_path / "scratch")
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8, f"the device tool returns at most 8 files: {files}"
+    assert {"gpu_tests.log", "quick_notebooks.log", "full_notebooks.log", "executed.zip"} <= set(files)
+    records = {json.loads((out / name).read_text(encoding="utf-8"))["mode"]: name
+               for name in files if name.endswith(".json")}
+    assert set(records) == {"quick", "full"}
+    full = json.loads((out / records["full"]).read_text(encoding="utf-8"))
+    assert full["runner"] == "script" and full["notebooks"][0]["passed"], full["notebooks"][0]["error"]
+    assert (results / records["full"]).is_file(), "the full-mode record is not kept beside the others"
+    with zipfile.ZipFile(out / "executed.zip") as archive:
+        names = set(archive.namelist())
+    assert {"quick/l01_python.py", "quick/l01_python.log", "results/l01_python.log"} <= names
+
+
+def test_steps_that_do_not_fit_the_budget_are_skipped_and_said(gpu_session, tmp_path, capsys):
+    gpu_session.run(["l01_python"], budget=1, out=tmp_path / "out", results=tmp_path / "results",
+                    scratch=tmp_path / "scratch")
+    printed = capsys.readouterr().out
+    assert printed.count("時間が足りないので飛ばします") == 3
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["executed.zip"]
+
+
+def test_what_travels_is_measured_against_the_device_tools_limit(gpu_session):
+    tracked = gpu_session.travelling_bytes()
+    assert 100_000 < tracked, "the project's own files were not counted"
+    assert gpu_session.TREE_LIMIT == 64 * 2**20
