@@ -31,21 +31,9 @@ from torchvision import transforms
 import pythonlibs.torch_lib1 as lib
 from pythonlibs.data import stratified_indices
 
-from evidence import run_metadata
+from evidence import notebook_class, run_metadata
 
-
-class CNN(nn.Module):
-    """The book's chapter-9 CNN: conv-conv-pool, 6272 -> 128 -> 10."""
-
-    def __init__(self, n_output=10, n_hidden=128):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3),
-                                      nn.ReLU(), nn.MaxPool2d((2, 2)), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(6272, n_hidden), nn.ReLU(),
-                                        nn.Linear(n_hidden, n_output))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
+CNN = notebook_class("ch09_cnn", "CNN")   # the book's chapter-9 CNN, as the notebook defines it
 
 
 class PerItemDataset(Dataset):
@@ -106,7 +94,7 @@ def train(name, make_loaders, fit_function, epochs, device):
     start = time.perf_counter()
     lib.torch_seed(123)
     train_loader, test_loader = make_loaders()
-    net = CNN().to(device)
+    net = CNN(10, 128).to(device)
     optimizer = optim.SGD(net.parameters(), lr=0.01)
     history = fit_function(net, optimizer, nn.CrossEntropyLoss(), epochs, train_loader,
                            test_loader, device, np.zeros((0, 5)))

@@ -6,9 +6,13 @@ import platform
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def run_metadata(device) -> dict:
@@ -29,3 +33,18 @@ def save_record(record: dict, name: str, folder: Path = RESULTS) -> Path:
     path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"記録: {path}")
     return path
+
+
+def notebook_class(notebook: str, name: str) -> type:
+    """The class ``name`` as the notebook ``notebooks/<notebook>.ipynb`` defines it (its cell, run).
+
+    Benchmarks measure the chapters' own models this way instead of keeping copies of them.
+    """
+    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and f"class {name}(" in source:
+            namespace = {"torch": torch, "nn": nn, "F": F, "np": np}
+            exec(compile(source, f"{notebook}.ipynb", "exec"), namespace)
+            return namespace[name]
+    raise LookupError(f"{notebook}.ipynb に class {name} の定義がありません。")

@@ -17,15 +17,17 @@ There, as the device tool's command, carrying ``.carry`` (and ``.whl``)::
     python3 benchmarks/gpu_session.py run --budget 540 ch09_cnn
 
 ``run`` does, in this order, while the budget lasts: the GPU tests (``pytest -m gpu``); the
-named notebooks in quick mode as scripts (our CI on CUDA, as far as it can go without Jupyter);
-the named notebooks in full mode (``full_mode.py --as-script``: the records behind README's
-table); ``bench_fast_cifar.py --airbench`` when airbench's wheel was carried.  Every log and
-every new record is copied to ``$OUT``; commit the records, then ``full_mode.py --readme``.
+training-step speed-ups of ``bench_fit_speed.py``; the named notebooks in quick mode as scripts
+(our CI on CUDA, as far as it can go without Jupyter); the same notebooks in full mode
+(``full_mode.py --as-script``: the records behind README's table); ``bench_fast_cifar.py
+--airbench`` when airbench's wheel was carried.  The log and every new record are copied to
+``$OUT``; commit the records, then run ``full_mode.py --readme``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.metadata
 import os
 import shutil
@@ -84,14 +86,16 @@ def prepare(source: Path, airbench: bool) -> None:
 
 
 def _step(title: str, command: list[str], deadline: float, out: Path, env: dict) -> None:
-    """Run one step with what is left of the budget; its output goes to ``out/<title>.log``."""
+    """Run one step with what is left of the budget; its output is added to ``out/steps.log``."""
     left = deadline - time.monotonic()
     if left < 30:
         print(f"[{title}] 時間が足りないので飛ばします (残り {left:.0f} 秒)", flush=True)
         return
     print(f"[{title}] {' '.join(command)} (残り {left:.0f} 秒)", flush=True)
     start = time.monotonic()
-    with (out / f"{title}.log").open("w", encoding="utf-8") as log:
+    with (out / "steps.log").open("a", encoding="utf-8") as log:
+        log.write(f"\n===== {title}: {' '.join(command)}\n")
+        log.flush()
         try:
             code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   timeout=left).returncode
@@ -110,13 +114,14 @@ def _install_wheels(env: dict, site: Path) -> None:
 
 
 def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
-        scratch: Path = Path("/tmp/gpu_session")) -> None:
+        scratch: Path = Path("/tmp/gpu_session"), fit_speed: bool = True) -> None:
     """The GPU checks and records, in order of importance, each only while the budget lasts.
 
-    ``out`` receives at most 8 files: 4 logs, the quick-mode record, the full-mode record, the
-    airbench comparison and ``executed.zip`` (every notebook's script and log).
+    ``out`` receives at most 8 files: ``steps.log`` (every step's output), the records (step
+    speed, quick mode, full mode, airbench comparison) and ``executed.zip`` (every notebook's
+    script and log).
     """
-    deadline = time.monotonic() + budget
+    deadline, today = time.monotonic() + budget, datetime.date.today().isoformat()
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DLNB_DATA_MIRROR": str(MIRROR), "PYTHONUNBUFFERED": "1"}
     env.pop("DLNB_QUICK", None)
@@ -125,6 +130,8 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
     before = set(results.glob("*.json"))
     python = sys.executable
     _step("gpu_tests", [python, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], deadline, out, env)
+    if fit_speed:
+        _step("fit_speed", [python, "benchmarks/bench_fit_speed.py", "--json", f"fit_speed_{today}"], deadline, out, env)
     full_mode = [python, "benchmarks/full_mode.py", "--as-script"]
     if notebooks:
         _step("quick_notebooks", [*full_mode, "--quick", *notebooks, "--out", str(quick)],
@@ -133,7 +140,7 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
               deadline, out, env)
     if WHEELS.is_dir() and any(WHEELS.glob("airbench-*.whl")):
         _step("fast_cifar_vs_airbench", [python, "benchmarks/bench_fast_cifar.py", "--airbench",
-                                         "--seeds", "0", "1", "2", "--json", "fast_cifar_vs_airbench"],
+                                         "--seeds", "0", "1", "2", "--json", f"fast_cifar_vs_airbench_{today}"],
               deadline, out, env)
     for path in sorted(set(results.glob("*.json")) - before) + sorted(quick.glob("*.json")):
         shutil.copy2(path, out / path.name)

@@ -1,0 +1,136 @@
+"""Benchmark: one training step of the book's small CNNs, plain and with the speed-ups ``fit`` could use.
+
+At batch 100 the chapter-9 and chapter-10 CNNs are too small to keep a GPU busy: a step is mostly
+kernel launches.  This measures, for the notebooks' own models (``CNN`` of ch09, ``CNN_v2`` and
+``CNN_v4`` of ch10), the milliseconds per training step (forward, loss, backward, SGD with
+momentum) of each variant, and its ratio to the plain step, in one run:
+
+* ``eager``: float32, default memory layout (what ``fit`` does now);
+* ``channels_last``: model and batches in NHWC;
+* ``bf16``: ``torch.autocast`` to bfloat16 (CUDA only);
+* ``compile``: ``torch.compile(model)``; ``reduce-overhead``: with CUDA graphs (CUDA only);
+* and their combinations (``+``).
+
+Each variant gets the same freshly seeded model and the same real CIFAR-10 batches on the
+device, runs ``--warmup`` untimed steps (compilation, cuDNN's search), then ``--steps`` timed
+ones.  On a CPU only the variants that exist there run (compiling needs a C++ compiler and a
+few minutes; ask for it with ``--variants``).
+
+    DLNB_DATA_MIRROR=../shared/datasets python benchmarks/bench_fit_speed.py
+    python benchmarks/bench_fit_speed.py --models CNN_v2 --variants eager channels_last compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import numpy as np
+import torch
+from torch import nn, optim
+
+from pythonlibs.data import stratified_indices
+from pythonlibs.datasets import load_cifar10
+from pythonlibs.runtime import get_device, torch_seed
+
+from evidence import notebook_class, run_metadata, save_record
+
+MODELS = {"CNN": ("ch09_cnn", (10, 128)), "CNN_v2": ("ch10_dl_tuning", (10,)),
+          "CNN_v4": ("ch10_dl_tuning", (10,))}
+CUDA_ONLY = {"bf16", "reduce-overhead"}
+ALL_VARIANTS = ("eager", "channels_last", "bf16", "channels_last+bf16", "compile",
+                "compile+channels_last+bf16", "reduce-overhead+channels_last+bf16")
+
+
+def real_batches(count: int, batch_size: int, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` batches of real CIFAR-10 training images (Normalize(0.5, 0.5)) on ``device``."""
+    dataset = load_cifar10(train=True, transform=None)
+    index = stratified_indices(dataset.targets, count * batch_size // 10 + 1)[:count * batch_size]
+    images = torch.tensor(dataset.data[index]).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+    labels = torch.as_tensor(np.asarray(dataset.targets)[index])
+    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(0))
+    images, labels = images[order].to(device), labels[order].to(device)
+    return list(zip(images.split(batch_size), labels.split(batch_size)))
+
+
+def training_step(model: nn.Module, optimizer, criterion, bf16: bool, device):
+    """One step as ``fit`` takes it, with bf16 autocast around the forward pass when asked."""
+    autocast = torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def step(inputs, labels):
+        with autocast:
+            loss = criterion(model(inputs), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
+def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, steps: int, device) -> float:
+    """The mean time of ``steps`` training steps of a fresh model in ``variant``, after ``warmup``."""
+    parts = set(variant.split("+"))
+    notebook, arguments = MODELS[model_name]
+    torch_seed(0, deterministic=False)
+    net = notebook_class(notebook, model_name)(*arguments).to(device)
+    if "channels_last" in parts:
+        net = net.to(memory_format=torch.channels_last)
+        batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
+    optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    model = net
+    if "compile" in parts or "reduce-overhead" in parts:
+        model = torch.compile(net, mode="reduce-overhead" if "reduce-overhead" in parts else None)
+    step = training_step(model, optimizer, nn.CrossEntropyLoss(), "bf16" in parts, device)
+    net.train()
+    for i in range(warmup):
+        step(*batches[i % len(batches)])
+    synchronize(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        loss = step(*batches[i % len(batches)])
+    loss.item()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps * 1000
+
+
+def synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["CNN", "CNN_v2", "CNN_v4"])
+    parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--json", help="also write the results to benchmarks/results/<JSON>.json")
+    args = parser.parse_args()
+    device = get_device()
+    on_cuda = device.type == "cuda"
+    variants = args.variants or [v for v in ALL_VARIANTS
+                                 if on_cuda or not (set(v.split("+")) & (CUDA_ONLY | {"compile"}))]
+    refused = [v for v in variants if not on_cuda and set(v.split("+")) & CUDA_ONLY]
+    if refused:
+        parser.error(f"{', '.join(refused)} は CUDA の GPU でだけ測れます。")
+    batches = real_batches(20, args.batch_size, device)
+    meta = run_metadata(device)
+    print(f"{device} ({meta['device_name']}), torch {meta['torch']}, batch {args.batch_size}, "
+          f"{args.steps} steps after {args.warmup} warm-up steps")
+    results = {}
+    for model_name in args.models:
+        times = {v: milliseconds_per_step(model_name, v, batches, args.warmup, args.steps, device)
+                 for v in variants}
+        results[model_name] = {v: dict(ms_per_step=round(ms, 3), speedup=round(times["eager"] / ms, 2)
+                                       if "eager" in times else None) for v, ms in times.items()}
+        for v, r in results[model_name].items():
+            print(f"{model_name:>7} {v:<36} {r['ms_per_step']:8.3f} ms/step  x{r['speedup']}")
+    if args.json:
+        save_record(dict(batch_size=args.batch_size, warmup=args.warmup, steps=args.steps,
+                         results=results, **meta), args.json)
+
+
+if __name__ == "__main__":
+    main()
