@@ -5,7 +5,9 @@ kernel launches.  This measures, for the notebooks' own models (``CNN`` of ch09,
 ``CNN_v4`` of ch10), the milliseconds per training step (forward, loss, backward, SGD with
 momentum) of each variant, and its ratio to the plain step, in one run:
 
-* ``eager``: float32, default memory layout (what ``fit`` does now);
+* ``eager``: float32, default memory layout, after ``torch_seed()`` (deterministic kernels): what
+  the notebooks do now;
+* ``fast-kernels``: after ``torch_seed(deterministic=False)`` (cuDNN picks its fastest kernels);
 * ``channels_last``: model and batches in NHWC;
 * ``bf16``: ``torch.autocast`` to bfloat16 (CUDA only);
 * ``compile``: ``torch.compile(model)``; ``reduce-overhead``: with CUDA graphs (CUDA only);
@@ -39,8 +41,9 @@ from evidence import notebook_class, run_metadata, save_record
 MODELS = {"CNN": ("ch09_cnn", (10, 128)), "CNN_v2": ("ch10_dl_tuning", (10,)),
           "CNN_v4": ("ch10_dl_tuning", (10,))}
 CUDA_ONLY = {"bf16", "reduce-overhead"}
-ALL_VARIANTS = ("eager", "channels_last", "bf16", "channels_last+bf16", "compile",
-                "compile+channels_last+bf16", "reduce-overhead+channels_last+bf16")
+ALL_VARIANTS = ("eager", "fast-kernels", "fast-kernels+channels_last", "fast-kernels+bf16",
+                "fast-kernels+channels_last+bf16", "fast-kernels+compile+channels_last+bf16",
+                "fast-kernels+reduce-overhead+channels_last+bf16")
 
 
 def real_batches(count: int, batch_size: int, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -72,7 +75,7 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     """The mean time of ``steps`` training steps of a fresh model in ``variant``, after ``warmup``."""
     parts = set(variant.split("+"))
     notebook, arguments = MODELS[model_name]
-    torch_seed(0, deterministic=False)
+    torch_seed(0, deterministic="fast-kernels" not in parts)
     net = notebook_class(notebook, model_name)(*arguments).to(device)
     if "channels_last" in parts:
         net = net.to(memory_format=torch.channels_last)
