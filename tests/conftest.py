@@ -1,5 +1,9 @@
 """Shared fixtures of the unit tests: small real data (scikit-learn's digits), thread count, GPU marker."""
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +53,22 @@ def digits_dataset(digits_uint8):
     """The digits as an ImageArrayDataset with ToTensor + Normalize(0.5, 0.5) (prepared once)."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5, 0.5)])
     return ImageArrayDataset(*digits_uint8, [str(d) for d in range(10)], transform)
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark("full_mode")``: a script of ``benchmarks/`` as a module (that folder is not
+    a package; its scripts import ``evidence`` from beside them)."""
+    def load(name: str):
+        sys.path.insert(0, str(BENCHMARKS))
+        try:
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        finally:
+            sys.path.remove(str(BENCHMARKS))
+    return load

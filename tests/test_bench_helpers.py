@@ -1,28 +1,11 @@
 """Helpers of benchmarks/: the chapters' models taken from their notebooks, and the step timer."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def load(name):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-
-def test_the_chapters_models_come_from_their_notebooks():
-    evidence = load("evidence")
+def test_the_chapters_models_come_from_their_notebooks(load_benchmark):
+    evidence = load_benchmark("evidence")
     cnn = evidence.notebook_class("ch09_cnn", "CNN")(10, 128)
     assert cnn(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert cnn.l1.in_features == 6272, "not chapter 9's CNN"
@@ -32,8 +15,8 @@ def test_the_chapters_models_come_from_their_notebooks():
         evidence.notebook_class("ch09_cnn", "NoSuchNet")
 
 
-def test_the_step_timer_times_each_cpu_variant_on_real_images(digits32_rgb):
-    bench = load("bench_fit_speed")
+def test_the_step_timer_times_each_cpu_variant_on_real_images(digits32_rgb, load_benchmark):
+    bench = load_benchmark("bench_fit_speed")
     images, labels = digits32_rgb
     x = torch.tensor(images[:200]).permute(0, 3, 1, 2).float().div(255)
     batches = list(zip(x.split(50), torch.as_tensor(labels[:200]).split(50)))

@@ -1,6 +1,5 @@
 """benchmarks/full_mode.py: the record of a notebook run (here in quick mode, on a short lecture)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,11 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def full_mode():
-    spec = importlib.util.spec_from_file_location("full_mode", ROOT / "benchmarks" / "full_mode.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def full_mode(load_benchmark):
+    return load_benchmark("full_mode")
 
 
 def test_a_run_writes_one_record_with_minutes_checks_and_metrics(full_mode, tmp_path, monkeypatch):

@@ -1,21 +1,14 @@
 """benchmarks/gpu_session.py: the one prepared run for the GPU machine, tried here on the CPU."""
 
-import importlib.util
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def gpu_session():
-    spec = importlib.util.spec_from_file_location("gpu_session", ROOT / "benchmarks" / "gpu_session.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def gpu_session(load_benchmark):
+    return load_benchmark("gpu_session")
 
 
 def test_a_run_records_quick_and_full_mode_in_the_files_the_device_tool_returns(gpu_session, tmp_path):
