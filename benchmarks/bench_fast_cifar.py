@@ -26,6 +26,7 @@ Measured on 2026-11-23 on this project's 2-core CPU development machine (commit 
 import argparse
 import contextlib
 import importlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -106,10 +107,21 @@ def write_airbench_data(folder: Path, train: tuple, test: tuple, classes) -> Non
                     "classes": list(classes)}, folder / "cifar10" / f"{name}.pt")
 
 
+@contextlib.contextmanager
+def working_folder(folder):
+    """Run a block in ``folder`` (airbench reads ``cifar10/`` from the working folder)."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def run_airbench(args, train: tuple, test: tuple, classes) -> list[dict]:
     """airbench's ``train94`` per seed (after one untimed warm-up) on the same images."""
     airbench = import_airbench(args.airbench_wheels)
-    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+    with tempfile.TemporaryDirectory() as folder, working_folder(folder):
         write_airbench_data(Path(folder), train, test, classes)
         batch_size = min(1024, len(train[1]) // 8)
         # train94 starts each run from the loader's first epoch (``train_loader.epoch = 0``)
