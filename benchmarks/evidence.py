@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -15,11 +16,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
+def current_commit() -> str:
+    """The commit of this code: git's, else ``DLNB_COMMIT`` (a copy without git, such as the one
+    ``gpu_session.py`` sends to the GPU machine), else "unknown"."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+    except FileNotFoundError:   # no git on this machine
+        commit = ""
+    return commit or os.environ.get("DLNB_COMMIT", "unknown")
+
+
 def run_metadata(device) -> dict:
     """Commit, date, torch version, device name and CPU threads of this run."""
     device = torch.device(device)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = current_commit()
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else platform.processor() or platform.machine())
     return {"commit": commit, "date": datetime.date.today().isoformat(), "torch": torch.__version__,

@@ -38,6 +38,10 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from evidence import current_commit  # noqa: E402  (benchmarks/ is not a package)
+
 CARRY, WHEELS = ROOT / ".carry", ROOT / ".whl"
 MIRROR = CARRY / "datasets"
 ARCHIVE = "cifar10-images.zip"
@@ -76,6 +80,7 @@ def prepare(source: Path, airbench: bool) -> None:
     if airbench:
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(WHEELS),
                         "airbench==0.1.8"], check=True)
+    (CARRY / "commit.txt").write_text(current_commit(), encoding="utf-8")   # that copy has no git
     carry = [".carry", ".whl"]
     size = travelling_bytes()
     print(f"送るもの: {size / 2**20:.1f} MiB (上限 {TREE_LIMIT / 2**20:.0f} MiB)")
@@ -125,6 +130,8 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DLNB_DATA_MIRROR": str(MIRROR), "PYTHONUNBUFFERED": "1"}
     env.pop("DLNB_QUICK", None)
+    if (CARRY / "commit.txt").is_file():
+        env["DLNB_COMMIT"] = (CARRY / "commit.txt").read_text(encoding="utf-8").strip()
     _install_wheels(env, scratch / "site")
     quick = scratch / "quick"
     before = set(results.glob("*.json"))

@@ -23,3 +23,14 @@ def test_the_step_timer_times_each_cpu_variant_on_real_images(digits32_rgb, load
     for variant in ("eager", "fast-kernels+channels_last"):
         ms = bench.milliseconds_per_step("CNN", variant, batches, warmup=1, steps=3, device="cpu")
         assert 0 < ms < 10_000
+
+
+def test_a_record_names_its_commit_also_where_git_is_missing(load_benchmark, monkeypatch):
+    evidence = load_benchmark("evidence")
+    here = evidence.current_commit()
+    assert len(here) >= 7 and here != "unknown"
+    monkeypatch.setenv("PATH", "")                              # as on a machine without git
+    monkeypatch.setenv("DLNB_COMMIT", "abc1234")
+    assert evidence.current_commit() == "abc1234"
+    monkeypatch.delenv("DLNB_COMMIT")
+    assert evidence.current_commit() == "unknown"
