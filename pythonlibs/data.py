@@ -219,13 +219,34 @@ BATCHED_RANDOM_TRANSFORMS = frozenset({transforms.RandomHorizontalFlip, transfor
                                        transforms.RandomErasing})
 
 
+def _normalize_batch(mean, std):
+    """``Normalize(mean, std)`` for batches on any device, computed as torchvision computes it.
+
+    torchvision's ``normalize`` checks ``(std == 0).any()`` on the batch's device at every call,
+    which makes the CPU wait for a GPU; here ``std`` is checked once and ``mean`` / ``std`` are
+    moved to each device once.
+    """
+    if np.any(np.asarray(std, dtype=float) == 0):
+        raise ValueError(f"Normalize の std に 0 があります (std={std})。0 で割ることになります。")
+    moved = {}
+
+    def normalize(images: torch.Tensor) -> torch.Tensor:
+        key = (images.device, images.dtype)
+        if key not in moved:
+            moved[key] = tuple(torch.as_tensor(v, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+                               for v in (mean, std))
+        mean_here, std_here = moved[key]
+        return (images - mean_here).div_(std_here)
+    return normalize
+
+
 def _batched_step(step):
     """The batched version of one step of a pipeline, or None where it has none."""
     kind = type(step)
     if kind is transforms.ToTensor:
         return lambda x: x.float().div_(255)            # uint8 (N, C, H, W) -> floats in [0, 1]
     if kind is transforms.Normalize:
-        return lambda x: transforms.functional.normalize(x, step.mean, step.std)
+        return _normalize_batch(step.mean, step.std)
     if kind is transforms.ConvertImageDtype:
         return lambda x: transforms.functional.convert_image_dtype(x, step.dtype)
     if kind is transforms.RandomHorizontalFlip:

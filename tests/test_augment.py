@@ -120,6 +120,31 @@ def test_make_loader_augments_chapter_10s_pipeline_batch_by_batch_and_repeats(di
         "the batches were not augmented"
 
 
+@pytest.mark.parametrize("transform", [CH10_TRAIN, transforms.Compose([
+    transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), NORMALIZE]),
+    transforms.Compose([transforms.ToTensor(), NORMALIZE])], ids=["ch10", "ch15", "prepared-once"])
+def test_batches_are_made_on_the_loaders_device_without_reading_back_from_it(transform, digits32_rgb):
+    """On PyTorch's "meta" device (shapes without values) a CPU tensor mixed into the batch, or a
+    value read back to the CPU (which on a GPU would stall every step), raises: so the GPU path
+    of make_loader(..., device=) is checked on a CPU."""
+    data, labels = digits32_rgb
+    dataset = ImageArrayDataset(data[:300], labels[:300], [str(d) for d in range(10)], transform)
+    loader = make_loader(dataset, 100, shuffle=True, device="meta")
+    batches = list(loader)
+    assert len(batches) == 3
+    assert all(x.device.type == "meta" and y.device.type == "meta" for x, y in batches)
+    assert all(x.shape == (100, 3, 32, 32) and x.dtype == torch.float32 for x, _ in batches)
+
+
+def test_a_normalize_that_divides_by_zero_is_refused_with_a_message(digits32_rgb):
+    data, labels = digits32_rgb
+    transform = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+                                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.0, 0.5))])
+    dataset = ImageArrayDataset(data[:20], labels[:20], [str(d) for d in range(10)], transform)
+    with pytest.raises(ValueError, match="std に 0"):
+        make_loader(dataset, 10)
+
+
 # Pipelines whose random steps are switched off (p=0) or certain (p=1): batch by batch they must
 # give exactly what torchvision gives image by image.
 NOTHING_RANDOM = {
