@@ -212,11 +212,9 @@ class TensorBatchLoader:
             yield self.transform_batch(self.inputs[index]), self.labels[index]
 
 
-# Steps that can run on a whole batch of uint8 images in their order: per-pixel conversions and
-# random transforms that have a batched twin in pythonlibs.augment.
-PER_PIXEL_TRANSFORMS = frozenset({transforms.ToTensor, transforms.Normalize, transforms.ConvertImageDtype})
-BATCHED_RANDOM_TRANSFORMS = frozenset({transforms.RandomHorizontalFlip, transforms.RandomCrop,
-                                       transforms.RandomErasing})
+# Steps that torchvision accepts only after ToTensor (on tensors, not on PIL images).
+TENSOR_ONLY_TRANSFORMS = frozenset({transforms.Normalize, transforms.ConvertImageDtype,
+                                    transforms.RandomErasing})
 
 
 def _normalize_batch(mean, std):
@@ -270,17 +268,19 @@ def batched_augmentation(transform):
     (``augment_batch``): ``ToTensor``, ``Normalize``, ``ConvertImageDtype``, and the random
     ``RandomHorizontalFlip``, ``RandomCrop`` (an int ``padding`` or none, constant padding with
     a number as ``fill``, or reflect) and ``RandomErasing`` (a number as ``value``) of
-    :mod:`pythonlibs.augment`.  ``ToTensor`` must be among them.  The result has the same
-    distribution as the per-image pipeline, not the same random draws.
+    :mod:`pythonlibs.augment`.  ``ToTensor`` must be among them, once, with no tensor-only step
+    before it (torchvision would refuse such a pipeline; the per-image path shows its error).
+    The result has the same distribution as the per-image pipeline, not the same random draws.
     """
     steps = _pipeline_steps(transform)
     kinds = [type(s) for s in steps]
     first_random = next((i for i, k in enumerate(kinds) if k not in DETERMINISTIC_TRANSFORMS), None)
-    if first_random is None or transforms.ToTensor not in kinds:
+    if first_random is None or kinds.count(transforms.ToTensor) != 1:
         return None
-    split = min(first_random, kinds.index(transforms.ToTensor))
-    if transforms.RandomErasing in kinds[:kinds.index(transforms.ToTensor)]:
-        return None                                     # torchvision refuses it on a PIL image
+    to_tensor = kinds.index(transforms.ToTensor)
+    if TENSOR_ONLY_TRANSFORMS & set(kinds[:to_tensor]):
+        return None
+    split = min(first_random, to_tensor)
     batch_steps = [_batched_step(s) for s in steps[split:]]
     if any(step is None for step in batch_steps):
         return None

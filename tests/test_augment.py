@@ -208,7 +208,10 @@ def test_random_crop_to_a_smaller_window(images):
     transforms.Compose([transforms.RandomResizedCrop(32), transforms.ToTensor()]),
     transforms.Compose([transforms.Lambda(lambda x: x), transforms.RandomHorizontalFlip(), transforms.ToTensor()]),
     transforms.Compose([transforms.RandomHorizontalFlip()]),
-], ids=["jitter", "random-value", "erasing-a-pil-image", "resized-crop", "lambda", "no-totensor"])
+    transforms.Compose([transforms.RandomHorizontalFlip(), NORMALIZE, transforms.ToTensor()]),
+    transforms.Compose([transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.ToTensor()]),
+], ids=["jitter", "random-value", "erasing-a-pil-image", "resized-crop", "lambda", "no-totensor",
+        "normalize-a-pil-image", "two-totensors"])
 def test_pipelines_without_a_batched_twin_keep_the_per_image_path(transform, digits32_rgb):
     data, labels = digits32_rgb
     assert batched_augmentation(transform) is None
