@@ -43,3 +43,8 @@ def test_what_travels_is_measured_against_the_device_tools_limit(gpu_session):
     tracked = gpu_session.travelling_bytes()
     assert 100_000 < tracked, "the project's own files were not counted"
     assert gpu_session.TREE_LIMIT == 64 * 2**20
+
+
+def test_prepare_says_where_the_archive_is_missing(gpu_session, tmp_path):
+    with pytest.raises(SystemExit, match="cifar10-images.zip がありません"):
+        gpu_session.prepare(tmp_path, airbench=False)
