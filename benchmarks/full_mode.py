@@ -278,14 +278,17 @@ def main(argv=None) -> Path:
               "runner": "script" if args.as_script else "nbclient",
               "started": datetime.datetime.now().isoformat(timespec="seconds"), "notebooks": []}
     run = run_as_script if args.as_script else run_notebook
+    stamp = record["started"].replace(":", "").replace("-", "")
+    device = re.sub(r"[^A-Za-z0-9]+", "_", record["device_name"]).strip("_")
+    path = None
     for name in args.notebooks:
         result = run(name, args.quick, args.timeout, args.out / "executed")
         record["notebooks"].append(result)
         print(f"{name}: {result['minutes']:.2f} 分、{'全セル成功' if result['passed'] else '失敗: ' + str(result['error'])}"
               f"、{ {k: v for k, v in result['metrics'].items() if k != 'last_lines'} }", flush=True)
-    stamp = record["started"].replace(":", "").replace("-", "")
-    device = re.sub(r"[^A-Za-z0-9]+", "_", record["device_name"]).strip("_")
-    return save_record(record, f"{record['mode']}_{stamp}_{device}", args.out)
+        # written after every notebook: a run stopped later keeps the notebooks it finished
+        path = save_record(record, f"{record['mode']}_{stamp}_{device}", args.out)
+    return path
 
 
 if __name__ == "__main__":

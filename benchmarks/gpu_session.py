@@ -134,6 +134,7 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
         env["DLNB_COMMIT"] = (CARRY / "commit.txt").read_text(encoding="utf-8").strip()
     _install_wheels(env, scratch / "site")
     quick = scratch / "quick"
+    shutil.rmtree(quick, ignore_errors=True)          # only this run's quick-mode record goes back
     before = set(results.glob("*.json"))
     python = sys.executable
     _step("gpu_tests", [python, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], deadline, out, env)
@@ -143,7 +144,9 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
     if notebooks:
         _step("quick_notebooks", [*full_mode, "--quick", *notebooks, "--out", str(quick)],
               deadline, out, {**env, "DLNB_QUICK": "1"})
-        _step("full_notebooks", [*full_mode, *notebooks, "--timeout", str(int(budget)), "--out", str(results)],
+        # each notebook stops a little before the budget does, so that its record is still written
+        notebook_limit = str(max(30, int(deadline - time.monotonic()) - 20))
+        _step("full_notebooks", [*full_mode, *notebooks, "--timeout", notebook_limit, "--out", str(results)],
               deadline, out, env)
     if WHEELS.is_dir() and any(WHEELS.glob("airbench-*.whl")):
         _step("fast_cifar_vs_airbench", [python, "benchmarks/bench_fast_cifar.py", "--airbench",

@@ -118,3 +118,25 @@ def test_each_notebook_opens_with_its_recorded_full_mode_time(full_mode):
         assert first.cell_type == "markdown", f"{path.name}: the first cell is not the chapter's introduction"
         assert first.source.splitlines()[-1] == full_mode.time_line(path.stem, cells), (
             f"{path.name}: 最初のセルの所要時間が記録と違います: python benchmarks/full_mode.py --readme")
+
+
+def test_the_record_keeps_each_finished_notebook_when_a_later_one_never_ends(full_mode, tmp_path, monkeypatch):
+    """Stopped during its second notebook (as a time limit stops it), the run has already written the first."""
+    monkeypatch.setattr(full_mode, "NOTEBOOKS", tmp_path)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('done')")]),
+                   tmp_path / "first.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise KeyboardInterrupt")]),
+                   tmp_path / "second.ipynb")
+
+    run_as_script = full_mode.run_as_script
+
+    def stop_at_second(name, *args):
+        if name == "second":
+            raise KeyboardInterrupt
+        return run_as_script(name, *args)
+    monkeypatch.setattr(full_mode, "run_as_script", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        full_mode.main(["--quick", "--as-script", "first", "second", "--out", str(tmp_path / "out")])
+    [path] = (tmp_path / "out").glob("quick_*.json")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert [r["notebook"] for r in record["notebooks"]] == ["first"] and record["notebooks"][0]["passed"]
