@@ -139,8 +139,8 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
     python = sys.executable
     _step("gpu_tests", [python, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], deadline, out, env)
     if fit_speed:
-        # ch10's two CNNs (the plain one trains three times there; the other has BatchNorm): four
-        # compilations, about as long as the rest of the session's steps together
+        # ch10's two CNNs (CNN_v2 trains three times there; CNN_v4 has BatchNorm): four compilations
+        # rather than six, to leave time for the full-mode record
         _step("fit_speed", [python, "benchmarks/bench_fit_speed.py", "--models", "CNN_v2", "CNN_v4", "--steps", "100",
                             "--json", f"fit_speed_{today}"], deadline, out, env)
     full_mode = [python, "benchmarks/full_mode.py", "--as-script"]
