@@ -34,6 +34,7 @@ from torch import nn, optim
 
 from pythonlibs.data import stratified_indices
 from pythonlibs.datasets import load_cifar10
+from pythonlibs.fast_cifar import synchronize
 from pythonlibs.runtime import get_device, torch_seed
 
 from evidence import notebook_class, run_metadata, save_record
@@ -95,11 +96,6 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     loss.item()
     synchronize(device)
     return (time.perf_counter() - start) / steps * 1000
-
-
-def synchronize(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main():

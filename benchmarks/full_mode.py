@@ -125,7 +125,7 @@ def notebook_script(notebook: dict) -> str:
     parts = [SCRIPT_PREAMBLE]
     for index, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] == "code":
-            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            source = "".join(cell["source"])          # a list of lines, or one string
             parts.append(f"print({CELL_MARK + str(index)!r}, flush=True)\n{source}\n")
     return "\n".join(parts)
 
