@@ -11,7 +11,8 @@ under 4 seconds on one A100) and David Page's "How to train your ResNet" (ResNet
   frozen 2x2 *whitening* convolution initialised from the data (:func:`init_whitening`);
 * training (:func:`train_fast`) uses SGD with Nesterov momentum and weight decay, a one-cycle
   (linear warm-up / linear decay) or cosine learning-rate schedule, label smoothing, Lookahead
-  weight averaging, mixed precision on CUDA (bf16, or fp16 with loss scaling), the
+  weight averaging, mixed precision on CUDA (bf16 where the GPU has it natively, else fp16 with
+  loss scaling: ``training.autocast_for``), the
   ``channels_last`` memory layout (CUDA and CPU), optional ``torch.compile`` (for CUDA), and
   test-time augmentation (flip, translation).
 
@@ -28,7 +29,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ from pythonlibs.augment import random_crop, random_flip
 from pythonlibs.data import AugmentedBatchLoader
 from pythonlibs.datasets import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from pythonlibs.runtime import torch_seed
-from pythonlibs.training import eval_mode
+from pythonlibs.training import autocast_for, eval_mode, grad_scaler_for
 
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD",
@@ -381,22 +381,6 @@ class Lookahead:
         current = self._float_tensors(net)
         torch._foreach_lerp_(self.ema, current, 1 - decay)
         torch._foreach_copy_(current, self.ema)
-
-
-def autocast_for(device, enabled: bool = True):
-    """Mixed-precision context: bf16 (or fp16) autocast on CUDA, nothing elsewhere (float32)."""
-    device = torch.device(device)
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def grad_scaler_for(device, amp: bool):
-    """A GradScaler only for fp16 on CUDA (bf16 has float32's range and needs none)."""
-    device = torch.device(device)
-    needed = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    return torch.amp.GradScaler("cuda", enabled=needed)
 
 
 def synchronize(device) -> None:

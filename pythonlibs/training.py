@@ -9,11 +9,15 @@
 * mistakes that would train silently wrong (outputs and labels that only broadcast, an
   optimizer that holds none of the model's parameters) stop with one clear Japanese message;
 * interrupting ``fit`` (Jupyter's stop button) keeps the history of every finished epoch;
+* mixed precision on a CUDA GPU when asked (``fit(..., amp=True)``): bf16 where the GPU computes
+  it natively, else fp16 with loss scaling; other devices keep float32, so CPU results never
+  change;
 * checkpoints are written atomically and say clearly why they cannot be loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import os
@@ -31,6 +35,7 @@ __all__ = [
     "count_correct", "predicted_classes", "check_loader", "check_output_shapes",
     "split_batch", "model_outputs", "parameters_in_optimizer",
     "save_checkpoint", "load_checkpoint",
+    "mixed_precision_dtype", "autocast_for", "grad_scaler_for",
 ]
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -218,6 +223,37 @@ def count_correct(outputs: torch.Tensor, labels: torch.Tensor, criterion):
 
 
 # ---------------------------------------------------------------------------------------------
+# Mixed precision (CUDA only)
+# ---------------------------------------------------------------------------------------------
+
+def mixed_precision_dtype() -> torch.dtype:
+    """The 16-bit type for mixed precision on this CUDA GPU: bf16 where it computes bf16 natively
+    (compute capability 8 or higher: A100, H100, RTX 30xx ...), else fp16 (T4, V100).
+
+    ``torch.cuda.is_bf16_supported()`` alone says yes on a T4 too, where bf16 is only emulated
+    (slow, no Tensor Cores), hence ``including_emulation=False``.
+    """
+    native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native_bf16 else torch.float16
+
+
+def autocast_for(device, enabled: bool = True):
+    """Mixed-precision context for the forward pass and the loss: autocast to
+    :func:`mixed_precision_dtype` on CUDA; nothing elsewhere (float32, results unchanged)."""
+    if not enabled or torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=mixed_precision_dtype())
+
+
+def grad_scaler_for(device, amp: bool) -> torch.amp.GradScaler:
+    """A loss-scaling ``GradScaler``, enabled only for fp16 on CUDA (bf16 has float32's range
+    and needs none; a disabled scaler passes the loss and the step through unchanged)."""
+    needed = (amp and torch.device(device).type == "cuda"
+              and mixed_precision_dtype() == torch.float16)
+    return torch.amp.GradScaler("cuda", enabled=needed)
+
+
+# ---------------------------------------------------------------------------------------------
 # One epoch, evaluation, fit
 # ---------------------------------------------------------------------------------------------
 
@@ -237,17 +273,27 @@ def _summed_loss(loss: torch.Tensor, criterion, batch_size: int) -> torch.Tensor
     return loss if getattr(criterion, "reduction", "mean") == "sum" else loss * batch_size
 
 
-def _batch_step(net, batch, criterion, device, optimizer=None):
-    """Forward one batch (and backward + step when training); returns (outputs, labels, loss)."""
+def _batch_step(net, batch, criterion, device, optimizer=None, amp: bool = False, scaler=None):
+    """Forward one batch (and backward + step when training); returns (outputs, labels, loss).
+
+    ``amp``: forward and loss under :func:`autocast_for`; ``scaler`` (training only): the
+    :func:`grad_scaler_for` that scales the loss for fp16 (disabled, it changes nothing).
+    """
     non_blocking = torch.device(device).type == "cuda"
     inputs, labels = split_batch(batch)
     inputs = inputs.to(device, non_blocking=non_blocking)
     labels = labels.to(device, non_blocking=non_blocking)
-    outputs, loss = _batch_loss(net, inputs, labels, criterion)
+    with autocast_for(device, amp):
+        outputs, loss = _batch_loss(net, inputs, labels, criterion)
     if optimizer is not None:
         optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
     return outputs, labels, loss
 
 
@@ -259,8 +305,10 @@ def _length(loader) -> int | None:
         return None
 
 
-def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = ""):
-    """One pass over ``loader``: trains when ``optimizer`` is given, else only evaluates.
+def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = "", amp: bool = False,
+               scaler=None):
+    """One pass over ``loader``: trains when ``optimizer`` is given, else only evaluates
+    (``amp`` and ``scaler``: see :func:`_batch_step`).
 
     Returns (mean loss per sample, accuracy).  The sums stay on the device and are read once at
     the end of the epoch: calling ``.item()`` on every batch would make the CPU wait for the GPU.
@@ -273,7 +321,8 @@ def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = ""):
     # iterator, which draws a random number and changes the shuffling that torch_seed fixed.
     with tqdm(total=_length(loader), desc=desc, leave=False, disable=not desc) as bar:
         for batch in loader:
-            outputs, labels, loss = _batch_step(net, batch, criterion, device, optimizer)
+            outputs, labels, loss = _batch_step(net, batch, criterion, device, optimizer, amp,
+                                                scaler)
             total_loss += _summed_loss(loss.detach(), criterion, len(labels))
             counts = count_correct(outputs.detach(), labels, criterion)
             if counts is None:
@@ -289,15 +338,16 @@ def _run_epoch(net, loader, criterion, device, optimizer=None, desc: str = ""):
     return total_loss.item() / n_samples, accuracy
 
 
-def evaluate(net: nn.Module, loader, criterion, device) -> tuple[float, float]:
+def evaluate(net: nn.Module, loader, criterion, device, amp: bool = False) -> tuple[float, float]:
     """Mean loss per sample and accuracy of ``net`` over ``loader``.
 
     Runs in ``eval()`` mode (dropout off, BatchNorm uses its running statistics) and under
-    ``torch.no_grad()`` (no computation graph is kept: faster, less memory).
+    ``torch.no_grad()`` (no computation graph is kept: faster, less memory).  ``amp``: mixed
+    precision on a CUDA GPU, as in :func:`fit`.
     """
     check_loader(loader, "loader")
     with eval_mode(net):
-        return _run_epoch(net, loader, criterion, device)
+        return _run_epoch(net, loader, criterion, device, amp=amp)
 
 
 def _live_view(live, num_epochs: int):
@@ -312,7 +362,7 @@ def _live_view(live, num_epochs: int):
 
 
 def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device, history=None,
-        live=None):
+        live=None, amp: bool = False):
     """Train ``net`` for ``num_epochs`` and record loss and accuracy after every epoch.
 
     Same signature as the book.  ``history`` holds rows ``[epoch, train_loss, train_acc,
@@ -328,6 +378,12 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
     finish (at most once a second); the figure of the last epoch stays in the cell's output.  The default (None) does so when more
     than one epoch is trained, ``live=True`` also for one, ``live=False`` never.  Outside a
     notebook there is nothing to redraw, and nothing is drawn.
+
+    ``amp`` (not in the book): on a CUDA GPU, compute the forward pass and the loss in 16 bits
+    (``torch.autocast``: bf16 where the GPU has it natively, else fp16 with loss scaling by a
+    ``GradScaler``), in training and validation alike; the weights and the optimizer stay
+    float32.  Faster where the GPU has Tensor Cores, with slightly different figures.  On a CPU
+    or MPS it does nothing: the results are exactly those of ``amp=False``.
     """
     num_epochs = _check_num_epochs(num_epochs)
     history = _check_history(history)
@@ -336,6 +392,8 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
     _check_optimizer(net, optimizer)
     view = _live_view(live, num_epochs)
     net.to(device)
+    scaler = grad_scaler_for(device, amp)
+    scaler = scaler if scaler.is_enabled() else None   # bf16 and float32 need no loss scaling
     base_epoch = int(history[-1, 0]) if len(history) else 0
     last_epoch = base_epoch + num_epochs
     rows = [history]
@@ -343,8 +401,8 @@ def fit(net, optimizer, criterion, num_epochs, train_loader, test_loader, device
         for epoch in range(base_epoch + 1, last_epoch + 1):
             net.train()
             train_loss, train_acc = _run_epoch(net, train_loader, criterion, device, optimizer,
-                                               desc=f"Epoch {epoch}/{last_epoch}")
-            val_loss, val_acc = evaluate(net, test_loader, criterion, device)
+                                               f"Epoch {epoch}/{last_epoch}", amp, scaler)
+            val_loss, val_acc = evaluate(net, test_loader, criterion, device, amp)
             print(f"Epoch [{epoch}/{last_epoch}], loss: {train_loss:.5f} "
                   f"acc: {train_acc:.5f} val_loss: {val_loss:.5f}, val_acc: {val_acc:.5f}")
             rows.append(np.array([[epoch, train_loss, train_acc, val_loss, val_acc]]))

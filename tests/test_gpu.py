@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import pythonlibs.fast_cifar as fc
 from pythonlibs.runtime import torch_seed
-from pythonlibs.training import evaluate, fit
+from pythonlibs.training import evaluate, fit, mixed_precision_dtype
 
 pytestmark = pytest.mark.gpu
 
@@ -42,6 +42,24 @@ def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32_rgb):
     assert acc == pytest.approx(first[-1, 4])
 
 
+def test_fit_with_mixed_precision_on_cuda_computes_in_16_bits_and_learns(digits32_rgb):
+    x, y = fc.images_to_tensor(*digits32_rgb, "cuda")
+    loader = fc.DeviceLoader(x, y, 64, shuffle=True)
+    output_types = set()
+
+    def run(amp):
+        torch_seed(0, deterministic=False)
+        net = small_cnn()
+        net[0].register_forward_hook(lambda module, inputs, output: output_types.add(output.dtype))
+        return fit(net, optim.SGD(net.parameters(), lr=0.05, momentum=0.9), nn.CrossEntropyLoss(),
+                   3, loader, loader, "cuda", amp=amp)
+    plain = run(False)
+    assert output_types == {torch.float32}
+    mixed = run(True)
+    assert output_types == {torch.float32, mixed_precision_dtype()}
+    assert mixed[-1, 4] > 0.5 and abs(mixed[-1, 4] - plain[-1, 4]) < 0.1
+
+
 @pytest.mark.parametrize("compile_net", [False, True])
 def test_fast_recipe_on_cuda_with_mixed_precision(digits32_rgb, compile_net):
     x, y = fc.images_to_tensor(*digits32_rgb, "cuda")
@@ -57,7 +75,9 @@ def test_autocast_and_grad_scaler_on_cuda():
         out = nn.Linear(8, 8).cuda()(torch.randn(4, 8, device="cuda"))
     assert out.dtype in (torch.bfloat16, torch.float16)
     scaler = fc.grad_scaler_for("cuda", amp=True)
-    assert scaler.is_enabled() == (not torch.cuda.is_bf16_supported())
+    native_bf16 = torch.cuda.get_device_capability()[0] >= 8
+    assert out.dtype == (torch.bfloat16 if native_bf16 else torch.float16)
+    assert scaler.is_enabled() == (not native_bf16)
 
 
 def test_channels_last_on_cuda_gives_the_same_outputs(digits32_rgb):

@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from pythonlibs.data import make_loader
 from pythonlibs.runtime import torch_seed
 from pythonlibs.training import (count_correct, eval_loss, eval_mode, evaluate, fit,
-                                 load_checkpoint, parameters_in_optimizer, predicted_classes,
-                                 save_checkpoint)
+                                 load_checkpoint, mixed_precision_dtype, parameters_in_optimizer,
+                                 predicted_classes, save_checkpoint)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,6 +156,33 @@ def test_fit_on_cpu_repeats_exactly_after_torch_seed(digits_dataset):
         torch.use_deterministic_algorithms(False)
     assert np.array_equal(first, second)
     assert first[-1, 4] > 0.5  # it really learned: far above 10% chance
+
+
+def test_mixed_precision_changes_nothing_on_a_cpu(digits_dataset):
+    """amp=True is for CUDA only: on a CPU the run stays float32, bit for bit the same."""
+    def run(amp):
+        torch_seed(7)
+        net = small_mlp()
+        loader = make_loader(digits_dataset, batch_size=64, shuffle=True)
+        history = fit(net, optim.Adam(net.parameters(), lr=1e-3), nn.CrossEntropyLoss(), 2,
+                      loader, loader, "cpu", amp=amp)
+        return history, net
+    try:
+        (plain, plain_net), (mixed, mixed_net) = run(False), run(True)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert np.array_equal(plain, mixed)
+    assert all(torch.equal(a, b) for a, b in zip(plain_net.parameters(), mixed_net.parameters()))
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_mixed_precision_uses_fp16_where_bf16_is_only_emulated(monkeypatch, native_bf16, expected):
+    """A T4 (compute capability 7.5) emulates bf16: torch.cuda.is_bf16_supported() says yes unless
+    emulation is left out, and bf16 there would be slow.  An A100 / H100 computes it natively."""
+    def is_bf16_supported(including_emulation=True):
+        return native_bf16 or including_emulation
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert mixed_precision_dtype() == expected
 
 
 # --- accuracy bookkeeping ------------------------------------------------------------------------
