@@ -18,44 +18,73 @@ device, runs ``--warmup`` untimed steps (compilation, cuDNN's search), then ``--
 ones.  On a CPU only the variants that exist there run (compiling needs a C++ compiler and a
 few minutes; ask for it with ``--variants``).
 
+``--through-fit`` times the library's ``fit`` itself instead of a bare step: milliseconds per
+training step of whole epochs (its validation included), after one untimed epoch, for
+
+* ``host-batches``: the loader keeps the batches in the computer's memory and ``fit`` copies
+  each to the GPU (what ``make_loader(dataset, batch_size)`` gives, as in chapters 9 and 10);
+* ``device-batches``: the loader keeps them on the device (``make_loader(..., device=device)``);
+* ``fast-kernels``, ``channels_last``, ``compile``: as above; ``amp``: ``fit(..., amp=True)``
+  (bf16 or fp16, whichever ``mixed_precision_dtype`` picks; CUDA only).
+
     DLNB_DATA_MIRROR=../shared/datasets python benchmarks/bench_fit_speed.py
     python benchmarks/bench_fit_speed.py --models CNN_v2 --variants eager channels_last compile
+    python benchmarks/bench_fit_speed.py --through-fit --models CNN_v2
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import time
 
 import numpy as np
 import torch
 from torch import nn, optim
 
-from pythonlibs.data import stratified_indices
+from pythonlibs.data import TensorBatchLoader, stratified_indices
 from pythonlibs.datasets import load_cifar10
 from pythonlibs.fast_cifar import synchronize
 from pythonlibs.runtime import get_device, torch_seed
+from pythonlibs.training import fit, mixed_precision_dtype
 
 from evidence import notebook_class, run_metadata, save_record
 
 MODELS = {"CNN": ("ch09_cnn", (10, 128)), "CNN_v2": ("ch10_dl_tuning", (10,)),
           "CNN_v4": ("ch10_dl_tuning", (10,))}
-CUDA_ONLY = {"bf16", "reduce-overhead"}
+CUDA_ONLY = {"bf16", "reduce-overhead", "amp"}
 ALL_VARIANTS = ("eager", "fast-kernels", "fast-kernels+channels_last", "fast-kernels+bf16",
                 "fast-kernels+channels_last+bf16", "fast-kernels+compile+channels_last+bf16",
                 "fast-kernels+reduce-overhead+channels_last+bf16")
+FIT_VARIANTS = ("host-batches", "device-batches", "device-batches+fast-kernels",
+                "device-batches+fast-kernels+channels_last", "device-batches+fast-kernels+amp",
+                "device-batches+fast-kernels+channels_last+amp",
+                "device-batches+fast-kernels+channels_last+amp+compile")
 
 
-def real_batches(count: int, batch_size: int, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``count`` batches of real CIFAR-10 training images (Normalize(0.5, 0.5)) on ``device``."""
+def real_images(count: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` real CIFAR-10 training images (Normalize(0.5, 0.5)), shuffled, and their labels."""
     dataset = load_cifar10(train=True, transform=None)
-    index = stratified_indices(dataset.targets, count * batch_size // 10 + 1)[:count * batch_size]
+    index = stratified_indices(dataset.targets, count // 10 + 1)[:count]
     images = torch.tensor(dataset.data[index]).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
     labels = torch.as_tensor(np.asarray(dataset.targets)[index])
     order = torch.randperm(len(index), generator=torch.Generator().manual_seed(0))
-    images, labels = images[order].to(device), labels[order].to(device)
+    return images[order].to(device), labels[order].to(device)
+
+
+def real_batches(count: int, batch_size: int, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` batches of real CIFAR-10 training images (:func:`real_images`) on ``device``."""
+    images, labels = real_images(count * batch_size, device)
     return list(zip(images.split(batch_size), labels.split(batch_size)))
+
+
+def _chapter_model(model_name: str, parts: set, device) -> nn.Module:
+    """A fresh, seeded model of the notebook (fast kernels and channels_last when ``parts`` ask)."""
+    notebook, arguments = MODELS[model_name]
+    torch_seed(0, deterministic="fast-kernels" not in parts)
+    net = notebook_class(notebook, model_name)(*arguments).to(device)
+    return net.to(memory_format=torch.channels_last) if "channels_last" in parts else net
 
 
 def training_step(model: nn.Module, optimizer, criterion, bf16: bool, device):
@@ -75,11 +104,8 @@ def training_step(model: nn.Module, optimizer, criterion, bf16: bool, device):
 def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, steps: int, device) -> float:
     """The mean time of ``steps`` training steps of a fresh model in ``variant``, after ``warmup``."""
     parts = set(variant.split("+"))
-    notebook, arguments = MODELS[model_name]
-    torch_seed(0, deterministic="fast-kernels" not in parts)
-    net = notebook_class(notebook, model_name)(*arguments).to(device)
+    net = _chapter_model(model_name, parts, device)
     if "channels_last" in parts:
-        net = net.to(memory_format=torch.channels_last)
         batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
     optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     model = net
@@ -98,37 +124,90 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     return (time.perf_counter() - start) / steps * 1000
 
 
+def milliseconds_per_fit_step(model_name: str, variant: str, images: torch.Tensor,
+                              labels: torch.Tensor, batch_size: int, epochs: int, device) -> float:
+    """``fit``'s time per training step over ``epochs`` epochs (validation included) of a fresh
+    model in ``variant`` (:data:`FIT_VARIANTS`), after one untimed epoch.
+
+    ``images`` and ``labels`` (in the computer's memory) are split 5:1 into training and
+    validation data; each loader slices batches of ``batch_size``.
+    """
+    parts = set(variant.split("+"))
+    net = _chapter_model(model_name, parts, device)
+    model = torch.compile(net) if "compile" in parts else net
+    place = device if "device-batches" in parts else "cpu"
+    n_val = len(images) // 6
+    train = TensorBatchLoader(images[n_val:].to(place), labels[n_val:].to(place), batch_size, shuffle=True)
+    val = TensorBatchLoader(images[:n_val].to(place), labels[:n_val].to(place), batch_size)
+    optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def train_for(num_epochs: int) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):     # fit's line per epoch
+            fit(model, optimizer, nn.CrossEntropyLoss(), num_epochs, train, val, device, live=False,
+                amp="amp" in parts)
+    train_for(1)
+    synchronize(device)
+    start = time.perf_counter()
+    train_for(epochs)
+    synchronize(device)
+    return (time.perf_counter() - start) / (epochs * len(train)) * 1000
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["CNN", "CNN_v2", "CNN_v4"])
-    parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS)
+    parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS + FIT_VARIANTS)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--through-fit", action="store_true",
+                        help="fit そのものを測る (エポック単位、検証を含む。FIT_VARIANTS)")
+    parser.add_argument("--fit-images", type=int, default=6000, help="--through-fit の画像数 (5:1 で訓練と検証)")
+    parser.add_argument("--fit-epochs", type=int, default=2, help="--through-fit で測るエポック数")
     parser.add_argument("--json", help="also write the results to benchmarks/results/<JSON>.json")
     args = parser.parse_args()
     device = get_device()
     on_cuda = device.type == "cuda"
-    variants = args.variants or [v for v in ALL_VARIANTS
+    menu = FIT_VARIANTS if args.through_fit else ALL_VARIANTS
+    variants = args.variants or [v for v in menu
                                  if on_cuda or not (set(v.split("+")) & (CUDA_ONLY | {"compile"}))]
     refused = [v for v in variants if not on_cuda and set(v.split("+")) & CUDA_ONLY]
     if refused:
         parser.error(f"{', '.join(refused)} は CUDA の GPU でだけ測れます。")
-    batches = real_batches(20, args.batch_size, device)
+    misplaced = ", ".join(v for v in variants if v not in menu)
+    if misplaced:
+        parser.error(f"{misplaced} は --through-fit の測り方ではありません。" if args.through_fit
+                     else f"{misplaced} は --through-fit をつけたときの測り方です。")
     meta = run_metadata(device)
-    print(f"{device} ({meta['device_name']}), torch {meta['torch']}, batch {args.batch_size}, "
-          f"{args.steps} steps after {args.warmup} warm-up steps")
+    if args.through_fit:
+        images, labels = real_images(args.fit_images, "cpu")
+        amp_dtype = str(mixed_precision_dtype()).removeprefix("torch.") if on_cuda else None
+        print(f"{device} ({meta['device_name']}), torch {meta['torch']}, fit, batch {args.batch_size}, "
+              f"{args.fit_images} images, {args.fit_epochs} epochs after 1 warm-up epoch, amp = {amp_dtype}")
+
+        def measure(model_name, variant):
+            return milliseconds_per_fit_step(model_name, variant, images, labels, args.batch_size,
+                                             args.fit_epochs, device)
+        settings = dict(through_fit=True, images=args.fit_images, epochs=args.fit_epochs, amp_dtype=amp_dtype)
+    else:
+        batches = real_batches(20, args.batch_size, device)
+        print(f"{device} ({meta['device_name']}), torch {meta['torch']}, batch {args.batch_size}, "
+              f"{args.steps} steps after {args.warmup} warm-up steps")
+
+        def measure(model_name, variant):
+            return milliseconds_per_step(model_name, variant, batches, args.warmup, args.steps, device)
+        settings = dict(warmup=args.warmup, steps=args.steps)
+    baseline = variants[0]
     results = {}
     for model_name in args.models:
-        times = {v: milliseconds_per_step(model_name, v, batches, args.warmup, args.steps, device)
-                 for v in variants}
-        results[model_name] = {v: dict(ms_per_step=round(ms, 3), speedup=round(times["eager"] / ms, 2)
-                                       if "eager" in times else None) for v, ms in times.items()}
+        times = {v: measure(model_name, v) for v in variants}
+        results[model_name] = {v: dict(ms_per_step=round(ms, 3), speedup=round(times[baseline] / ms, 2))
+                               for v, ms in times.items()}
         for v, r in results[model_name].items():
-            print(f"{model_name:>7} {v:<36} {r['ms_per_step']:8.3f} ms/step  x{r['speedup']}")
+            print(f"{model_name:>7} {v:<52} {r['ms_per_step']:8.3f} ms/step  x{r['speedup']}")
     if args.json:
-        save_record(dict(batch_size=args.batch_size, warmup=args.warmup, steps=args.steps,
-                         results=results, **meta), args.json)
+        save_record(dict(batch_size=args.batch_size, baseline=baseline, results=results, **settings,
+                         **meta), args.json)
 
 
 if __name__ == "__main__":

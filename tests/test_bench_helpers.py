@@ -25,6 +25,17 @@ def test_the_step_timer_times_each_cpu_variant_on_real_images(digits32_rgb, load
         assert 0 < ms < 10_000
 
 
+def test_the_fit_timer_times_fit_itself_on_real_images(digits32_rgb, load_benchmark):
+    bench = load_benchmark("bench_fit_speed")
+    images, labels = digits32_rgb
+    x = torch.tensor(images[:240]).permute(0, 3, 1, 2).float().div(255)
+    y = torch.as_tensor(labels[:240])
+    for variant in ("host-batches", "device-batches+fast-kernels+channels_last"):
+        ms = bench.milliseconds_per_fit_step("CNN", variant, x, y, batch_size=50, epochs=1, device="cpu")
+        assert 0 < ms < 10_000
+    assert set(bench.FIT_VARIANTS[0].split("+")) == {"host-batches"}, "the baseline is what ch09/ch10 do"
+
+
 def test_a_record_names_its_commit_also_where_git_is_missing(load_benchmark, monkeypatch):
     evidence = load_benchmark("evidence")
     here = evidence.current_commit()
