@@ -24,8 +24,14 @@ training step of whole epochs (its validation included), after one untimed epoch
 * ``host-batches``: the loader keeps the batches in the computer's memory and ``fit`` copies
   each to the GPU (what ``make_loader(dataset, batch_size)`` gives, as in chapters 9 and 10);
 * ``device-batches``: the loader keeps them on the device (``make_loader(..., device=device)``);
-* ``fast-kernels``, ``channels_last``, ``compile``: as above; ``amp``: ``fit(..., amp=True)``
+* ``fast-kernels``, ``channels_last``, ``compile``, ``reduce-overhead``: as above (the model
+  handed to ``fit`` is compiled); ``amp``: ``fit(..., amp=True)``
   (bf16 or fp16, whichever ``mixed_precision_dtype`` picks; CUDA only).
+
+``--profile VARIANT ...`` (with ``--through-fit``) also runs one epoch of those variants under
+``torch.profiler`` and records, per training step, the kernels launched, the waits for the GPU
+and the copies: where the time of a small model's step goes.  ``--models Linear`` adds chapter
+15's linear model, whose step is nearly all overhead.
 
     DLNB_DATA_MIRROR=../shared/datasets python benchmarks/bench_fit_speed.py
     python benchmarks/bench_fit_speed.py --models CNN_v2 --variants eager channels_last compile
@@ -52,7 +58,7 @@ from pythonlibs.training import fit, mixed_precision_dtype
 from evidence import notebook_class, run_metadata, save_record
 
 MODELS = {"CNN": ("ch09_cnn", (10, 128)), "CNN_v2": ("ch10_dl_tuning", (10,)),
-          "CNN_v4": ("ch10_dl_tuning", (10,))}
+          "CNN_v4": ("ch10_dl_tuning", (10,)), "Linear": (None, ())}
 CUDA_ONLY = {"bf16", "reduce-overhead", "amp"}
 ALL_VARIANTS = ("eager", "fast-kernels", "fast-kernels+channels_last", "fast-kernels+bf16",
                 "fast-kernels+channels_last+bf16", "fast-kernels+compile+channels_last+bf16",
@@ -60,7 +66,8 @@ ALL_VARIANTS = ("eager", "fast-kernels", "fast-kernels+channels_last", "fast-ker
 FIT_VARIANTS = ("host-batches", "device-batches", "device-batches+fast-kernels",
                 "device-batches+fast-kernels+channels_last", "device-batches+fast-kernels+amp",
                 "device-batches+fast-kernels+channels_last+amp",
-                "device-batches+fast-kernels+channels_last+amp+compile")
+                "device-batches+fast-kernels+channels_last+amp+compile",
+                "device-batches+fast-kernels+channels_last+amp+reduce-overhead")
 
 
 def real_images(count: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,10 +87,17 @@ def real_batches(count: int, batch_size: int, device) -> list[tuple[torch.Tensor
 
 
 def _chapter_model(model_name: str, parts: set, device) -> nn.Module:
-    """A fresh, seeded model of the notebook (fast kernels and channels_last when ``parts`` ask)."""
+    """A fresh, seeded model of the notebook (fast kernels and channels_last when ``parts`` ask).
+
+    ``"Linear"`` is chapter 15's step 1 (defined in a cell there, not as a class): a linear
+    model, whose step is almost nothing but overhead, the floor of any step's time.
+    """
     notebook, arguments = MODELS[model_name]
     torch_seed(0, deterministic="fast-kernels" not in parts)
-    net = notebook_class(notebook, model_name)(*arguments).to(device)
+    if notebook is None:
+        net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).to(device)
+    else:
+        net = notebook_class(notebook, model_name)(*arguments).to(device)
     return net.to(memory_format=torch.channels_last) if "channels_last" in parts else net
 
 
@@ -124,17 +138,19 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     return (time.perf_counter() - start) / steps * 1000
 
 
-def milliseconds_per_fit_step(model_name: str, variant: str, images: torch.Tensor,
-                              labels: torch.Tensor, batch_size: int, epochs: int, device) -> float:
-    """``fit``'s time per training step over ``epochs`` epochs (validation included) of a fresh
-    model in ``variant`` (:data:`FIT_VARIANTS`), after one untimed epoch.
+def _fit_trainer(model_name: str, variant: str, images: torch.Tensor, labels: torch.Tensor,
+                 batch_size: int, device):
+    """``(train_for, training steps per epoch)`` for ``fit`` on a fresh model in ``variant``
+    (:data:`FIT_VARIANTS`); ``train_for(n)`` trains ``n`` more epochs.
 
     ``images`` and ``labels`` (in the computer's memory) are split 5:1 into training and
     validation data; each loader slices batches of ``batch_size``.
     """
     parts = set(variant.split("+"))
     net = _chapter_model(model_name, parts, device)
-    model = torch.compile(net) if "compile" in parts else net
+    model = net
+    if "compile" in parts or "reduce-overhead" in parts:
+        model = torch.compile(net, mode="reduce-overhead" if "reduce-overhead" in parts else None)
     place = device if "device-batches" in parts else "cpu"
     n_val = len(images) // 6
     train = TensorBatchLoader(images[n_val:].to(place), labels[n_val:].to(place), batch_size, shuffle=True)
@@ -145,12 +161,50 @@ def milliseconds_per_fit_step(model_name: str, variant: str, images: torch.Tenso
         with contextlib.redirect_stdout(io.StringIO()):     # fit's line per epoch
             fit(model, optimizer, nn.CrossEntropyLoss(), num_epochs, train, val, device, live=False,
                 amp="amp" in parts)
+    return train_for, len(train)
+
+
+def milliseconds_per_fit_step(model_name: str, variant: str, images: torch.Tensor,
+                              labels: torch.Tensor, batch_size: int, epochs: int, device) -> float:
+    """``fit``'s time per training step over ``epochs`` epochs (validation included), after one
+    untimed epoch (see :func:`_fit_trainer`)."""
+    train_for, steps = _fit_trainer(model_name, variant, images, labels, batch_size, device)
     train_for(1)
     synchronize(device)
     start = time.perf_counter()
     train_for(epochs)
     synchronize(device)
-    return (time.perf_counter() - start) / (epochs * len(train)) * 1000
+    return (time.perf_counter() - start) / (epochs * steps) * 1000
+
+
+HOST_CALLS = {"launches": ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx"),
+              "waits": ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize"),
+              "copies": ("cudaMemcpyAsync", "cudaMemcpy")}
+
+
+def profile_fit(model_name: str, variant: str, images: torch.Tensor, labels: torch.Tensor,
+                batch_size: int, device, rows: int = 12) -> dict:
+    """One epoch of ``fit`` (after an untimed one) under ``torch.profiler``: prints the operations
+    that take the computer's time, and returns, per training step, the kernels launched, the
+    waits for the GPU and the copies (CUDA's calls; all 0 on a CPU) and the host's milliseconds.
+    """
+    train_for, steps = _fit_trainer(model_name, variant, images, labels, batch_size, device)
+    train_for(1)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.device(device).type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as profiler:
+        train_for(1)
+        synchronize(device)
+    wall = time.perf_counter() - start
+    events = profiler.key_averages()
+    print(f"--- {model_name} {variant}: 1 エポック ({steps} ステップ + 検証) の profile")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=rows))
+    counts = {kind: sum(e.count for e in events if e.key in names) / steps for kind, names in HOST_CALLS.items()}
+    return dict(ms_per_step_profiled=round(wall / steps * 1000, 3),
+                **{f"{kind}_per_step": round(n, 2) for kind, n in counts.items()})
 
 
 def main():
@@ -164,6 +218,8 @@ def main():
                         help="fit そのものを測る (エポック単位、検証を含む。FIT_VARIANTS)")
     parser.add_argument("--fit-images", type=int, default=6000, help="--through-fit の画像数 (5:1 で訓練と検証)")
     parser.add_argument("--fit-epochs", type=int, default=2, help="--through-fit で測るエポック数")
+    parser.add_argument("--profile", nargs="+", default=[], choices=FIT_VARIANTS,
+                        help="--through-fit で、この測り方の 1 エポックを torch.profiler でも記録する")
     parser.add_argument("--json", help="also write the results to benchmarks/results/<JSON>.json")
     args = parser.parse_args()
     device = get_device()
@@ -174,6 +230,8 @@ def main():
     refused = [v for v in variants if not on_cuda and set(v.split("+")) & CUDA_ONLY]
     if refused:
         parser.error(f"{', '.join(refused)} は CUDA の GPU でだけ測れます。")
+    if args.profile and not args.through_fit:
+        parser.error("--profile は --through-fit と一緒に使います。")
     misplaced = ", ".join(v for v in variants if v not in menu)
     if misplaced:
         parser.error(f"{misplaced} は --through-fit の測り方ではありません。" if args.through_fit
@@ -205,6 +263,12 @@ def main():
                                for v, ms in times.items()}
         for v, r in results[model_name].items():
             print(f"{model_name:>7} {v:<52} {r['ms_per_step']:8.3f} ms/step  x{r['speedup']}")
+    if args.profile:
+        settings["profiles"] = {m: {v: profile_fit(m, v, images, labels, args.batch_size, device)
+                                    for v in args.profile} for m in args.models}
+        for m, by_variant in settings["profiles"].items():
+            for v, counts in by_variant.items():
+                print(f"{m:>7} {v:<52} " + ", ".join(f"{k} {n}" for k, n in counts.items()))
     if args.json:
         save_record(dict(batch_size=args.batch_size, baseline=baseline, results=results, **settings,
                          **meta), args.json)

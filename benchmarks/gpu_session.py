@@ -17,7 +17,7 @@ There, as the device tool's command, carrying ``.carry`` (and ``.whl``)::
     python3 benchmarks/gpu_session.py run --budget 540 ch09_cnn
 
 ``run`` does, in this order, while the budget lasts: the GPU tests (``pytest -m gpu``); the
-speed-ups of ``bench_fit_speed.py``, through ``fit`` (``--through-fit``) and for a bare step; the named notebooks in quick mode as scripts
+speed-ups of ``fit`` itself (``bench_fit_speed.py --through-fit``); the named notebooks in quick mode as scripts
 (our CI on CUDA, as far as it can go without Jupyter); the same notebooks in full mode
 (``full_mode.py --as-script``: the records behind README's table); ``bench_fast_cifar.py
 --airbench`` when airbench's wheel was carried.  The log and every new record are copied to
@@ -139,12 +139,11 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
     python = sys.executable
     _step("gpu_tests", [python, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], deadline, out, env)
     if fit_speed:
-        # fit itself on ch10's two CNNs (CNN_v2 trains three times there; CNN_v4 has BatchNorm):
-        # which of the speed-ups to use in the chapters; then the bare step of CNN_v2, for what
-        # CUDA graphs (reduce-overhead) would add.  Four compilations, to leave time for the records.
-        _step("fit_through", [python, "benchmarks/bench_fit_speed.py", "--through-fit", "--models", "CNN_v2",
-                              "CNN_v4", "--json", f"fit_through_{today}"], deadline, out, env)
-        _step("fit_speed", [python, "benchmarks/bench_fit_speed.py", "--models", "CNN_v2", "--steps", "100",
+        # fit itself, with each speed-up and both compile modes, on ch10's two CNNs (CNN_v2 trains
+        # three times there; CNN_v4 has BatchNorm) and ch15's linear model (the floor of a step);
+        # --profile: the kernels launched and the waits per step.  What the chapters should use.
+        _step("fit_speed", [python, "benchmarks/bench_fit_speed.py", "--through-fit", "--models", "CNN_v2",
+                            "CNN_v4", "Linear", "--profile", "host-batches", "device-batches",
                             "--json", f"fit_speed_{today}"], deadline, out, env)
     full_mode = [python, "benchmarks/full_mode.py", "--as-script"]
     if notebooks:

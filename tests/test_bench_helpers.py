@@ -36,6 +36,19 @@ def test_the_fit_timer_times_fit_itself_on_real_images(digits32_rgb, load_benchm
     assert set(bench.FIT_VARIANTS[0].split("+")) == {"host-batches"}, "the baseline is what ch09/ch10 do"
 
 
+def test_the_fit_profile_counts_cuda_calls_per_step_and_shows_where_the_time_goes(digits32_rgb, load_benchmark,
+                                                                                  capsys):
+    bench = load_benchmark("bench_fit_speed")
+    images, labels = digits32_rgb
+    x = torch.tensor(images[:240]).permute(0, 3, 1, 2).float().div(255)
+    counts = bench.profile_fit("Linear", "device-batches", x, torch.as_tensor(labels[:240]), batch_size=50,
+                               device="cpu")
+    assert counts["ms_per_step_profiled"] > 0
+    assert counts["launches_per_step"] == counts["waits_per_step"] == counts["copies_per_step"] == 0  # a CPU
+    table = capsys.readouterr().out
+    assert "aten::addmm" in table and "Linear device-batches" in table   # the linear model's forward
+
+
 def test_a_record_names_its_commit_also_where_git_is_missing(load_benchmark, monkeypatch):
     evidence = load_benchmark("evidence")
     here = evidence.current_commit()
