@@ -183,13 +183,31 @@ def _column(record: dict) -> str | None:
     return "H100 級" if any(gpu in name for gpu in ("H100", "H200", "H800")) else None
 
 
+def stop_reason(error: dict | None) -> str | None:
+    """Why a run stopped, in a few words for the table: the missing pretrained weights (the
+    course's stop by design when they cannot be had), the time limit, or the failing cell."""
+    if not error:
+        return None
+    message = error.get("error") or ""
+    if "学習済み重み" in message:
+        return "学習済み重みがないため"
+    if message.startswith("時間切れ") or "Timeout" in message.split(":")[0]:
+        return "時間切れ"
+    kind = message.split(":")[0].strip() or "エラー"
+    return f"セル {error['cell']} の {kind}" if error.get("cell") is not None else kind
+
+
 def _cell(result: dict, record: dict) -> str:
-    """"4.5 分 ✅ (device, date)"; a run that stopped says so ("❌ 4.0 分で停止")."""
+    """"4.5 分 ✅ (device, date)"; a run that stopped says so, and why ("❌ 4.0 分で停止 (時間切れ;
+    ...)")."""
     where = f"{record['cpu_threads']} コア" if record["device"] == "cpu" else record["device_name"]
     if record.get("runner") == "script":
         where += "、スクリプトとして実行"
-    time = f"{result['minutes']:.1f} 分 ✅" if result["passed"] else f"❌ {result['minutes']:.1f} 分で停止"
-    return f"{time} ({where}, {record['date']})"
+    if result["passed"]:
+        return f"{result['minutes']:.1f} 分 ✅ ({where}, {record['date']})"
+    reason = stop_reason(result.get("error"))
+    why = f"{reason}; " if reason else ""
+    return f"❌ {result['minutes']:.1f} 分で停止 ({why}{where}, {record['date']})"
 
 
 def latest_cells(results: Path = RESULTS) -> dict[tuple[str, str], str]:

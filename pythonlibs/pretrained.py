@@ -87,10 +87,16 @@ def _weights_problem(name: str, weights, error: Exception) -> str:
     if cached.is_file() and not isinstance(error, urllib.error.URLError):
         return (f"{name} の学習済み重みのファイル {cached} を読み込めません ({type(error).__name__})。"
                 "ダウンロードが途中で止まったなどで壊れています。このファイルを削除して再実行してください。")
+    mirror = mirror_dir()
+    if mirror is None:
+        mirror_hint = ("教室用ミラー (README「オフラインで使う」) があれば、DLNB_DATA_MIRROR に設定すると、"
+                       "その weights/ から読みます。")
+    else:
+        mirror_hint = (f"DLNB_DATA_MIRROR のミラー ({mirror}) には weights/{cached.name} がありません "
+                       "(ミラーに重みを入れる方法: README「オフラインで使う」)。")
     return (f"{name} の学習済み重み ({weights}) をダウンロードできませんでした ({type(error).__name__}: "
             f"{error})。インターネットにつないで再実行するか、重みのファイルを {cached} に置いてください "
-            "(torch.hub のキャッシュ、環境変数 TORCH_HOME で場所を変えられます)。教室用ミラー "
-            "(README「オフラインで使う」) があれば、DLNB_DATA_MIRROR に設定すると、その weights/ から読みます。")
+            f"(torch.hub のキャッシュ、環境変数 TORCH_HOME で場所を変えられます)。{mirror_hint}")
 
 
 def load_pretrained(name: str, weights: str = "DEFAULT") -> nn.Module:

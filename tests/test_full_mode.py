@@ -98,6 +98,20 @@ def test_readmes_table_is_the_one_the_records_give(full_mode):
     assert len(rows) == len(list((ROOT / "notebooks").glob("*.ipynb")))
 
 
+@pytest.mark.parametrize("error, reason", [
+    ({"cell": 12, "error": "RuntimeError: resnet18 の学習済み重み (ResNet18_Weights.IMAGENET1K_V1) を"
+                           "ダウンロードできませんでした"}, "学習済み重みがないため"),
+    ({"cell": 40, "error": "時間切れ (530 秒で止めました)"}, "時間切れ"),
+    ({"cell": None, "error": "CellTimeoutError: A cell timed out while it was being executed"}, "時間切れ"),
+    ({"cell": 7, "error": "AssertionError: 検証精度が 50% に届きません"}, "セル 7 の AssertionError"),
+    (None, None)])
+def test_a_stopped_run_says_why_in_a_few_words(full_mode, error, reason):
+    assert full_mode.stop_reason(error) == reason
+    record = {"device": "cpu", "cpu_threads": 2, "date": "2026-12-06"}
+    cell = full_mode._cell({"minutes": 0.36, "passed": False, "error": error}, record)
+    assert cell == f"❌ 0.4 分で停止 ({reason + '; ' if reason else ''}2 コア, 2026-12-06)"
+
+
 def test_the_table_takes_the_latest_record_per_notebook_and_device(full_mode, tmp_path):
     def record(started, device, name, minutes, passed=True):
         return {"started": started, "device": device, "device_name": name, "cpu_threads": 2, "date": started[:10],

@@ -66,6 +66,18 @@ def test_offline_full_mode_stops_and_says_where_the_file_goes(torch_home, no_dow
     assert no_download
 
 
+def test_offline_full_mode_says_whether_the_mirror_lacks_the_weights(torch_home, no_download, monkeypatch,
+                                                                     tmp_path):
+    monkeypatch.setenv("DLNB_QUICK", "0")
+    file_name = cached_file(torch_home).name
+    monkeypatch.setenv("DLNB_DATA_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(RuntimeError, match=f"mirror\\) には weights/{file_name} がありません"):
+        load_pretrained(NAME)
+    monkeypatch.delenv("DLNB_DATA_MIRROR")
+    with pytest.raises(RuntimeError, match="ミラー.*DLNB_DATA_MIRROR に設定すると"):
+        load_pretrained(NAME)
+
+
 def test_a_damaged_cached_file_is_named(torch_home, monkeypatch):
     path = cached_file(torch_home)
     path.write_bytes(b"PK\x03\x04 half of a download")
