@@ -245,12 +245,17 @@ def autocast_for(device, enabled: bool = True):
     return torch.autocast("cuda", dtype=mixed_precision_dtype())
 
 
-def grad_scaler_for(device, amp: bool) -> torch.amp.GradScaler:
+def grad_scaler_for(device, amp: bool, init_scale: float = 2.0**16) -> torch.amp.GradScaler:
     """A loss-scaling ``GradScaler``, enabled only for fp16 on CUDA (bf16 has float32's range
-    and needs none; a disabled scaler passes the loss and the step through unchanged)."""
+    and needs none; a disabled scaler passes the loss and the step through unchanged).
+
+    ``init_scale`` is PyTorch's default, meant for a loss averaged over the batch; for a loss
+    *summed* over it, divide it by the batch size, or the first steps overflow and are skipped
+    (the scaler halves its scale after each).
+    """
     needed = (amp and torch.device(device).type == "cuda"
               and mixed_precision_dtype() == torch.float16)
-    return torch.amp.GradScaler("cuda", enabled=needed)
+    return torch.amp.GradScaler("cuda", init_scale=init_scale, enabled=needed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ On a CPU these paths never run: mixed precision (bf16 autocast, or fp16 with Gra
 reproducibility that ``torch_seed`` promises on a GPU.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,20 @@ def test_fast_recipe_on_cuda_with_mixed_precision(digits32_rgb, compile_net):
     result = fc.train_fast(fc.make_fast_net(widths=(16, 32, 32)), x[:1500], y[:1500], x[1500:],
                            y[1500:], recipe, seed=0, verbose=False)
     assert result["history"][-1, 1] < result["history"][0, 1]
+    assert result["accuracy"] > 0.5
+
+
+def test_fast_recipe_in_fp16_as_on_a_t4_skips_no_first_step(digits32_rgb, monkeypatch):
+    """Where bf16 is not native (a T4), the recipe trains in fp16 with loss scaling; its loss is
+    summed over the batch, so a scale meant for a mean loss would overflow the first steps and
+    skip them (PyTorch then warns that the scheduler stepped before the optimizer)."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert mixed_precision_dtype() == torch.float16
+    x, y = fc.images_to_tensor(*digits32_rgb, "cuda")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Detected call of `lr_scheduler.step\\(\\)` before")
+        result = fc.train_fast(fc.make_fast_net(widths=(16, 32, 32)), x[:1500], y[:1500], x[1500:],
+                               y[1500:], fc.Recipe(epochs=4, batch_size=200), seed=0, verbose=False)
     assert result["accuracy"] > 0.5
 
 
