@@ -1,15 +1,19 @@
 """Benchmark: one training step of the book's small CNNs, plain and with the speed-ups ``fit`` could use.
 
 At batch 100 the chapter-9 and chapter-10 CNNs are too small to keep a GPU busy: a step is mostly
-kernel launches.  This measures, for the notebooks' own models (``CNN`` of ch09, ``CNN_v2`` and
-``CNN_v4`` of ch10), the milliseconds per training step (forward, loss, backward, SGD with
-momentum) of each variant, and its ratio to the plain step, in one run:
+kernel launches; the VGG-19-BN of chapters 11 and 12 on 112-pixel images is the opposite case,
+bound by arithmetic.  This measures, for the notebooks' own models (``CNN`` of ch09, ``CNN_v2`` and
+``CNN_v4`` of ch10; on request ``Linear``, ch15's first model, and torchvision's ``resnet18`` and
+``vgg19_bn`` on 112-pixel images, as ch11 and ch12 train them), the milliseconds per training step
+(forward, loss, backward, SGD with momentum) of each variant, and its ratio to the plain step, in
+one run:
 
 * ``eager``: float32, default memory layout, after ``torch_seed()`` (deterministic kernels): what
   the notebooks do now;
 * ``fast-kernels``: after ``torch_seed(deterministic=False)`` (cuDNN picks its fastest kernels);
 * ``channels_last``: model and batches in NHWC;
-* ``bf16``: ``torch.autocast`` to bfloat16 (CUDA only);
+* ``bf16``: ``torch.autocast`` to 16 bits (CUDA only): bfloat16, or float16 on a GPU without
+  native bfloat16 such as a T4 (``mixed_precision_dtype``);
 * ``compile``: ``torch.compile(model)``; ``reduce-overhead``: with CUDA graphs (CUDA only);
 * and their combinations (``+``).
 
@@ -48,18 +52,22 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn, optim
+from torchvision import models as tv_models
 
 from pythonlibs.data import TensorBatchLoader, stratified_indices
 from pythonlibs.datasets import load_cifar10
 from pythonlibs.fast_cifar import synchronize
 from pythonlibs.runtime import get_device, torch_seed
-from pythonlibs.training import fit, mixed_precision_dtype
+from pythonlibs.training import autocast_for, fit, mixed_precision_dtype
 
 from evidence import notebook_class, run_metadata, save_record
 
-MODELS = {"CNN": ("ch09_cnn", (10, 128)), "CNN_v2": ("ch10_dl_tuning", (10,)),
-          "CNN_v4": ("ch10_dl_tuning", (10,)), "Linear": (None, ())}
+# name: (where the model comes from, its arguments, the image size its chapter feeds it)
+MODELS = {"CNN": ("ch09_cnn", (10, 128), 32), "CNN_v2": ("ch10_dl_tuning", (10,), 32),
+          "CNN_v4": ("ch10_dl_tuning", (10,), 32), "Linear": ("ch15_cifar_sota", (), 32),
+          "resnet18": ("torchvision", (), 112), "vgg19_bn": ("torchvision", (), 112)}
 CUDA_ONLY = {"bf16", "reduce-overhead", "amp"}
 ALL_VARIANTS = ("eager", "fast-kernels", "fast-kernels+channels_last", "fast-kernels+bf16",
                 "fast-kernels+channels_last+bf16", "fast-kernels+compile+channels_last+bf16",
@@ -92,22 +100,34 @@ def _chapter_model(model_name: str, parts: set, device) -> nn.Module:
 
     ``"Linear"`` is chapter 15's step 1 (defined in a cell there, not as a class): a linear
     model, whose step is almost nothing but overhead, the floor of any step's time.
+    ``"resnet18"`` and ``"vgg19_bn"`` are torchvision's, as chapters 11 and 12 train them on
+    112-pixel images (10 outputs; random weights: the time does not depend on them).
     """
-    notebook, arguments = MODELS[model_name]
+    source, arguments, _ = MODELS[model_name]
     torch_seed(0, deterministic="fast-kernels" not in parts)
-    if notebook is None:
-        net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).to(device)
+    if model_name == "Linear":
+        net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    elif source == "torchvision":
+        net = tv_models.get_model(model_name, weights=None, num_classes=10)
     else:
-        net = notebook_class(notebook, model_name)(*arguments).to(device)
+        net = notebook_class(source, model_name)(*arguments)
+    net = net.to(device)
     return net.to(memory_format=torch.channels_last) if "channels_last" in parts else net
 
 
-def training_step(model: nn.Module, optimizer, criterion, bf16: bool, device):
-    """One step as ``fit`` takes it, with bf16 autocast around the forward pass when asked."""
-    autocast = torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext()
+def sized_for(model_name: str, images: torch.Tensor) -> torch.Tensor:
+    """The 32-pixel images enlarged to the size the model's chapter uses (``Resize(112)``: bilinear)."""
+    size = MODELS[model_name][2]
+    if images.shape[-1] == size:
+        return images
+    return torch.cat([F.interpolate(part, size=size, mode="bilinear") for part in images.split(500)])
 
+
+def training_step(model: nn.Module, optimizer, criterion, bf16: bool, device):
+    """One step as ``fit`` takes it, with 16-bit autocast around the forward pass when asked
+    (bf16, or fp16 where the GPU has no native bf16: ``mixed_precision_dtype``)."""
     def step(inputs, labels):
-        with autocast:
+        with autocast_for(device, bf16):
             loss = criterion(model(inputs), labels)
         optimizer.zero_grad()
         loss.backward()
@@ -120,6 +140,7 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     """The mean time of ``steps`` training steps of a fresh model in ``variant``, after ``warmup``."""
     parts = set(variant.split("+"))
     net = _chapter_model(model_name, parts, device)
+    batches = [(sized_for(model_name, x), y) for x, y in batches]
     if "channels_last" in parts:
         batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
     optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
@@ -153,6 +174,7 @@ def _fit_trainer(model_name: str, variant: str, images: torch.Tensor, labels: to
     if "compile" in parts or "reduce-overhead" in parts:
         model = torch.compile(net, mode="reduce-overhead" if "reduce-overhead" in parts else None)
     place = device if "device-batches" in parts else "cpu"
+    images = sized_for(model_name, images)
     n_val = len(images) // 6
     train = TensorBatchLoader(images[n_val:].to(place), labels[n_val:].to(place), batch_size, shuffle=True)
     val = TensorBatchLoader(images[:n_val].to(place), labels[:n_val].to(place), batch_size)

@@ -17,7 +17,8 @@ There, as the device tool's command, carrying ``.carry`` (and ``.whl``)::
     python3 benchmarks/gpu_session.py run --budget 540 ch09_cnn
 
 ``run`` does, in this order, while the budget lasts: the GPU tests (``pytest -m gpu``); the
-speed-ups of ``fit`` itself (``bench_fit_speed.py --through-fit``); the named notebooks in quick mode as scripts
+speed-ups of ``fit`` itself (``bench_fit_speed.py --through-fit``: ch10's CNNs and ch15's
+linear model, then ch11/ch12's ResNet-18 and VGG-19-BN at 112 pixels); the named notebooks in quick mode as scripts
 (our CI on CUDA, as far as it can go without Jupyter); the same notebooks in full mode
 (``full_mode.py --as-script``: the records behind README's table); ``bench_fast_cifar.py
 --airbench`` when airbench's wheel was carried.  The log and every new record are copied to
@@ -118,6 +119,10 @@ def _install_wheels(env: dict, site: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site), env.get("PYTHONPATH", "")])
 
 
+BIG_MODEL_VARIANTS = ("host-batches", "device-batches+fast-kernels", "device-batches+fast-kernels+channels_last",
+                      "device-batches+fast-kernels+amp", "device-batches+fast-kernels+channels_last+amp")
+
+
 def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
         scratch: Path = Path("/tmp/gpu_session"), fit_speed: bool = True) -> None:
     """The GPU checks and records, in order of importance, each only while the budget lasts.
@@ -145,6 +150,11 @@ def run(notebooks: list[str], budget: float, out: Path, results: Path = RESULTS,
         _step("fit_speed", [python, "benchmarks/bench_fit_speed.py", "--through-fit", "--models", "CNN_v2",
                             "CNN_v4", "Linear", "--profile", "host-batches", "device-batches",
                             "--json", f"fit_speed_{today}"], deadline, out, env)
+        # ch11/ch12's ResNet-18 and VGG-19-BN on 112-pixel images: bound by arithmetic, where
+        # mixed precision (amp) should pay most; no compilation (it would take minutes)
+        _step("fit_speed_112px", [python, "benchmarks/bench_fit_speed.py", "--through-fit", "--models", "resnet18",
+                                  "vgg19_bn", "--fit-images", "3000", "--variants", *BIG_MODEL_VARIANTS,
+                                  "--json", f"fit_speed_112px_{today}"], deadline, out, env)
     full_mode = [python, "benchmarks/full_mode.py", "--as-script"]
     if notebooks:
         _step("quick_notebooks", [*full_mode, "--quick", *notebooks, "--out", str(quick)],

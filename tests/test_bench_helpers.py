@@ -36,6 +36,16 @@ def test_the_fit_timer_times_fit_itself_on_real_images(digits32_rgb, load_benchm
     assert set(bench.FIT_VARIANTS[0].split("+")) == {"host-batches"}, "the baseline is what ch09/ch10 do"
 
 
+def test_chapter_11_models_train_on_images_enlarged_to_112_pixels(digits32_rgb, load_benchmark):
+    bench = load_benchmark("bench_fit_speed")
+    x = torch.tensor(digits32_rgb[0][:24]).permute(0, 3, 1, 2).float().div(255)
+    assert bench.sized_for("resnet18", x).shape == (24, 3, 112, 112)
+    assert bench.sized_for("CNN", x) is x
+    timings = bench.fit_timings("resnet18", "host-batches", x, torch.as_tensor(digits32_rgb[1][:24]),
+                                batch_size=10, epochs=1, device="cpu")
+    assert timings["ms_per_step"] > 0
+
+
 def test_the_fit_profile_counts_cuda_calls_per_step_and_shows_where_the_time_goes(digits32_rgb, load_benchmark,
                                                                                   capsys):
     bench = load_benchmark("bench_fit_speed")

@@ -37,7 +37,7 @@ def test_steps_that_do_not_fit_the_budget_are_skipped_and_said(gpu_session, tmp_
     lines = capsys.readouterr().out.splitlines()
     assert all("時間が足りないので飛ばします" in line for line in lines)
     assert {line.split("]")[0] + "]" for line in lines} >= {
-        "[gpu_tests]", "[fit_speed]", "[quick_notebooks]", "[full_notebooks]"}
+        "[gpu_tests]", "[fit_speed]", "[fit_speed_112px]", "[quick_notebooks]", "[full_notebooks]"}
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["executed.zip"]
 
 
@@ -50,3 +50,8 @@ def test_what_travels_is_measured_against_the_device_tools_limit(gpu_session):
 def test_prepare_says_where_the_archive_is_missing(gpu_session, tmp_path):
     with pytest.raises(SystemExit, match="cifar10-images.zip がありません"):
         gpu_session.prepare(tmp_path, airbench=False)
+
+
+def test_the_speed_variants_asked_for_are_the_benchmarks_own(gpu_session, load_benchmark):
+    bench = load_benchmark("bench_fit_speed")
+    assert set(gpu_session.BIG_MODEL_VARIANTS) <= set(bench.FIT_VARIANTS)
