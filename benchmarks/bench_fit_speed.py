@@ -115,6 +115,13 @@ def _chapter_model(model_name: str, parts: set, device) -> nn.Module:
     return net.to(memory_format=torch.channels_last) if "channels_last" in parts else net
 
 
+def compiled_if_asked(net: nn.Module, parts: set) -> nn.Module:
+    """``torch.compile(net)`` for ``compile``, with CUDA graphs for ``reduce-overhead``; else ``net``."""
+    if "reduce-overhead" in parts:
+        return torch.compile(net, mode="reduce-overhead")
+    return torch.compile(net) if "compile" in parts else net
+
+
 def sized_for(model_name: str, images: torch.Tensor) -> torch.Tensor:
     """The 32-pixel images enlarged to the size the model's chapter uses (``Resize(112)``: bilinear)."""
     size = MODELS[model_name][2]
@@ -144,9 +151,7 @@ def milliseconds_per_step(model_name: str, variant: str, batches, warmup: int, s
     if "channels_last" in parts:
         batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
     optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    model = net
-    if "compile" in parts or "reduce-overhead" in parts:
-        model = torch.compile(net, mode="reduce-overhead" if "reduce-overhead" in parts else None)
+    model = compiled_if_asked(net, parts)
     step = training_step(model, optimizer, nn.CrossEntropyLoss(), "bf16" in parts, device)
     net.train()
     for i in range(warmup):
@@ -170,9 +175,7 @@ def _fit_trainer(model_name: str, variant: str, images: torch.Tensor, labels: to
     """
     parts = set(variant.split("+"))
     net = _chapter_model(model_name, parts, device)
-    model = net
-    if "compile" in parts or "reduce-overhead" in parts:
-        model = torch.compile(net, mode="reduce-overhead" if "reduce-overhead" in parts else None)
+    model = compiled_if_asked(net, parts)
     place = device if "device-batches" in parts else "cpu"
     images = sized_for(model_name, images)
     n_val = len(images) // 6
