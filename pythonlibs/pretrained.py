@@ -92,7 +92,7 @@ def _weights_problem(name: str, weights, error: Exception) -> str:
         mirror_hint = ("教室用ミラー (README「オフラインで使う」) があれば、DLNB_DATA_MIRROR に設定すると、"
                        "その weights/ から読みます。")
     else:
-        mirror_hint = (f"DLNB_DATA_MIRROR のミラー ({mirror}) には weights/{cached.name} がありません "
+        mirror_hint = (f"DLNB_DATA_MIRROR の教室用ミラー ({mirror}) には weights/{cached.name} がありません "
                        "(ミラーに重みを入れる方法: README「オフラインで使う」)。")
     return (f"{name} の学習済み重み ({weights}) をダウンロードできませんでした ({type(error).__name__}: "
             f"{error})。インターネットにつないで再実行するか、重みのファイルを {cached} に置いてください "
