@@ -41,12 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from evidence import current_commit  # noqa: E402  (benchmarks/ is not a package)
+from evidence import RESULTS, current_commit  # noqa: E402  (benchmarks/ is not a package)
 
 CARRY, WHEELS = ROOT / ".carry", ROOT / ".whl"
 MIRROR = CARRY / "datasets"
 ARCHIVE = "cifar10-images.zip"
-RESULTS = ROOT / "benchmarks" / "results"
 TREE_LIMIT = 64 * 2**20        # what the device tool sends: the working tree and the carried paths
 # What the notebooks import that the machine's image lacks (IPython without jedi, which it
 # imports only to complete code), at the versions of this environment.
