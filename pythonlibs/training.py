@@ -237,25 +237,36 @@ def mixed_precision_dtype() -> torch.dtype:
     return torch.bfloat16 if native_bf16 else torch.float16
 
 
+# Where ``amp`` computes in 16 bits.  Elsewhere it changes nothing: a CPU's float16 has no
+# hardware support on most machines and is far slower than float32.  (The tests add "cpu" to
+# run the fp16 path of a T4, loss scaling included, on a machine without a GPU.)
+MIXED_PRECISION_DEVICE_TYPES = ("cuda",)
+
+
+def _mixed_precision_on(device, enabled: bool) -> bool:
+    """Whether ``amp`` (``enabled``) makes ``device`` compute in 16 bits."""
+    return enabled and torch.device(device).type in MIXED_PRECISION_DEVICE_TYPES
+
+
 def autocast_for(device, enabled: bool = True):
     """Mixed-precision context for the forward pass and the loss: autocast to
     :func:`mixed_precision_dtype` on CUDA; nothing elsewhere (float32, results unchanged)."""
-    if not enabled or torch.device(device).type != "cuda":
+    if not _mixed_precision_on(device, enabled):
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=mixed_precision_dtype())
+    return torch.autocast(torch.device(device).type, dtype=mixed_precision_dtype())
 
 
 def grad_scaler_for(device, amp: bool, init_scale: float = 2.0**16) -> torch.amp.GradScaler:
     """A loss-scaling ``GradScaler``, enabled only for fp16 on CUDA (bf16 has float32's range
     and needs none; a disabled scaler passes the loss and the step through unchanged).
 
-    ``init_scale`` is PyTorch's default, meant for a loss averaged over the batch; for a loss
-    *summed* over it, divide it by the batch size, or the first steps overflow and are skipped
-    (the scaler halves its scale after each).
+    ``init_scale`` is PyTorch's default, meant for a loss averaged over the batch.  A loss
+    *summed* over the batch already makes the gradients batch-size times larger, as a scale
+    would; it needs a far smaller one (``fast_cifar`` starts at 1), or the first steps
+    overflow and are skipped (the scaler halves its scale after each).
     """
-    needed = (amp and torch.device(device).type == "cuda"
-              and mixed_precision_dtype() == torch.float16)
-    return torch.amp.GradScaler("cuda", init_scale=init_scale, enabled=needed)
+    needed = _mixed_precision_on(device, amp) and mixed_precision_dtype() == torch.float16
+    return torch.amp.GradScaler(torch.device(device).type, init_scale=init_scale, enabled=needed)
 
 
 # ---------------------------------------------------------------------------------------------

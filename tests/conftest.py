@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from torch import nn
 from torchvision import transforms
 
 from pythonlibs.data import ImageArrayDataset
@@ -46,6 +47,15 @@ def digits32_rgb(digits_uint8):
     images, labels = digits_uint8
     images = np.kron(images, np.ones((1, 4, 4), dtype=np.uint8))
     return np.repeat(images[..., None], 3, axis=3), labels
+
+
+@pytest.fixture
+def small_cnn():
+    """Makes a small CNN for 32x32 RGB images (conv, BatchNorm, ReLU, pooling, linear; 10 classes)."""
+    def make():
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10))
+    return make
 
 
 @pytest.fixture

@@ -20,12 +20,7 @@ from pythonlibs.training import evaluate, fit, mixed_precision_dtype
 pytestmark = pytest.mark.gpu
 
 
-def small_cnn():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10))
-
-
-def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32_rgb):
+def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32_rgb, small_cnn):
     x, y = fc.images_to_tensor(*digits32_rgb, "cpu")
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, pin_memory=True)
 
@@ -44,7 +39,7 @@ def test_fit_on_cuda_learns_and_repeats_after_torch_seed(digits32_rgb):
     assert acc == pytest.approx(first[-1, 4])
 
 
-def test_fit_with_mixed_precision_on_cuda_computes_in_16_bits_and_learns(digits32_rgb):
+def test_fit_with_mixed_precision_on_cuda_computes_in_16_bits_and_learns(digits32_rgb, small_cnn):
     x, y = fc.images_to_tensor(*digits32_rgb, "cuda")
     loader = fc.DeviceLoader(x, y, 64, shuffle=True)
     output_types = set()
