@@ -83,8 +83,8 @@ def test_fast_recipe_in_fp16_like_a_t4_skips_no_first_step(monkeypatch, digits32
     x, y = fc.images_to_tensor(*digits32_rgb, "cpu")
 
     def run():
-        return fc.train_fast(fc.make_fast_net(widths=(8, 16, 16)), x[:1200], y[:1200], x[1200:],
-                             y[1200:], fc.Recipe(epochs=2, batch_size=200), seed=0, verbose=False)
+        return fc.train_fast(fc.make_fast_net(widths=(8, 16, 16)), x[:600], y[:600], x[1500:],
+                             y[1500:], fc.Recipe(epochs=2, batch_size=200), seed=0, verbose=False)
     try:
         plain = run()
         emulate_gpu(monkeypatch, native_bf16=False)
